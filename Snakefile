@@ -1,0 +1,31 @@
+# greenhp: hyperparameter-energy studies of deep-learning training.
+# This file only sets up and includes; the stages live in workflow/rules/, the logic in src/greenhp/.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/mutants.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/analysis.smk"
+
+
+rule all:
+    input:
+        "results/mutants.tsv",
+        "results/runs.tsv",
+        ANALYSIS_TABLES,
+        PLOTS,
+    default_target: True

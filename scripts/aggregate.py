@@ -1,0 +1,4 @@
+# Rule aggregate: every run record -> results/runs.tsv (one row per run).
+from greenhp.aggregate import aggregate
+
+aggregate(snakemake.input, snakemake.output[0], log=snakemake.log[0])

@@ -1,0 +1,80 @@
+"""Run records: schema validation, and flattening into rows of the runs table."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from greenhp.subjects import HYPERPARAMETERS
+
+DOMAINS = ("gpu", "cpu", "dram")
+RUN_COLUMNS = [
+    "run_id", "mode", "subject", "mutant_id", "hyperparameter", "operator", "original", "value",
+    "repetition", "seed", "partner", "status", "reason", "duration_s",
+    "gpu_energy_j", "cpu_energy_j", "dram_energy_j", "total_energy_j",
+    "gpu_method", "cpu_method", "dram_method", "energy_estimated", "total_domains",
+    "gpu_net_energy_j", "cpu_net_energy_j", "total_net_energy_j",
+    "gpu_share_j", "cpu_share_j", "total_share_j",
+    "metric_name", "metric_value", "accuracy", "energy_kwh", "co2e_g",
+    "device", "gpu_model", "cpu_model",
+] + [f"hp_{name}" for name in HYPERPARAMETERS]
+
+
+@lru_cache(maxsize=None)
+def schema(name: str = "run_record") -> dict:
+    text = resources.files("greenhp").joinpath("schemas", f"{name}.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def validate(record: dict) -> None:
+    """Raise ``jsonschema.ValidationError`` naming the offending field when ``record`` breaks the schema."""
+    import jsonschema
+
+    jsonschema.validate(record, schema())
+
+
+def load(path: str | Path) -> dict:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def to_row(rec: dict) -> dict[str, Any]:
+    """One row of ``results/runs.tsv``. Unmeasured energies stay None (an empty cell), never 0."""
+    energy = rec["energy"]
+    row: dict[str, Any] = {
+        "run_id": rec["run_id"], "mode": rec["mode"], "subject": rec["subject"], "mutant_id": rec["mutant_id"],
+        "hyperparameter": rec["hyperparameter"], "operator": rec["operator"],
+        "original": rec.get("original"), "value": rec.get("value"),
+        "repetition": rec["repetition"], "seed": rec["seed"],
+        "partner": (rec.get("partner") or {}).get("mutant_id"),
+        "status": rec["status"], "reason": rec.get("reason"),
+        "duration_s": rec["timing"]["duration_s"],
+    }
+    for d in DOMAINS:
+        row[f"{d}_energy_j"] = energy[d]["energy_j"]
+        row[f"{d}_method"] = energy[d]["method"]
+    row["total_energy_j"] = energy["total"]["energy_j"]
+    row["energy_estimated"] = bool(energy["total"]["estimated"])
+    row["total_domains"] = "+".join(energy["total"]["domains"])
+    net = energy.get("net") or {}
+    for d in ("gpu", "cpu", "total"):
+        row[f"{d}_net_energy_j"] = net.get(f"{d}_j")
+    share = (energy.get("attribution") or {}).get("main") or {}
+    for d in ("gpu", "cpu", "total"):
+        row[f"{d}_share_j"] = share.get(f"{d}_j")
+    metric = rec["metric"]
+    row["metric_name"], row["metric_value"] = metric["name"], metric["value"]
+    row["accuracy"] = metric["value"] if metric["name"] == "accuracy" else None
+    row["energy_kwh"], row["co2e_g"] = rec["carbon"]["energy_kwh"], rec["carbon"]["co2e_g"]
+    env = rec.get("environment") or {}
+    row["device"] = rec["device"]
+    row["gpu_model"] = env.get("gpu_model")
+    row["cpu_model"] = env.get("cpu_model")
+    for name in HYPERPARAMETERS:
+        row[f"hp_{name}"] = rec["requested"].get(name)
+    return row

@@ -1,0 +1,256 @@
+"""The energy-logging run wrapper: train one configuration (single) or two side by side (pair).
+
+Each training process is a child (``python -m greenhp.train``) in its own process group, measured by
+:class:`greenhp.energy.EnergyMonitor` over the window from its start to its end. The wrapper
+compares the hyperparameters the child actually used with the requested ones, and writes one run
+record (JSON, atomically). Divergence, crashes and timeouts are recorded as statuses; a
+hyperparameter mismatch is a bug in the subject and fails the job loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from greenhp import __version__
+from greenhp.atomic import write_json
+from greenhp.energy import EnergyConfig, EnergyMonitor
+from greenhp.mutation import Mutant
+
+RECORD_SCHEMA_VERSION = 1
+
+
+class HyperparameterMismatch(RuntimeError):
+    """The training used other hyperparameters than requested (the reference study's silent bug)."""
+
+
+@dataclass
+class RunSpec:
+    """Everything one run needs, built by the Snakemake rule from the study plan."""
+
+    mode: str  # single | pair
+    mutant: Mutant
+    repetition: int
+    seed: int
+    device: str = "auto"
+    threads: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+    max_steps: int | None = None
+    timeout_s: float | None = None
+    partner: Mutant | None = None
+    energy: dict[str, Any] = field(default_factory=dict)
+    carbon_g_per_kwh: float | None = None
+    gpu_index: int | None = None
+
+    @property
+    def run_id(self) -> str:
+        if self.mode == "pair":
+            return f"pair__{self.mutant.mutant_id}__with__{self.partner.mutant_id}__rep{self.repetition}"
+        return f"single__{self.mutant.mutant_id}__rep{self.repetition}"
+
+
+@dataclass
+class Child:
+    label: str
+    mutant: Mutant
+    request_path: str
+    result_path: str
+    log_path: str
+    proc: subprocess.Popen | None = None
+    rusage: Any = None
+    returncode: int | None = None
+    timed_out: bool = False
+
+
+def child_request(spec: RunSpec, mutant: Mutant, threads: int) -> dict:
+    return {
+        "subject": mutant.subject,
+        "mutant_id": mutant.mutant_id,
+        "hp": mutant.hp,
+        "seed": spec.seed,
+        "device": spec.device,
+        "threads": threads,
+        "data": spec.data,
+        "max_steps": spec.max_steps,
+    }
+
+
+def start_child(child: Child, env: dict[str, str]) -> None:
+    log = open(child.log_path, "w")
+    cmd = [sys.executable, "-u", "-m", "greenhp.train", "--request", child.request_path, "--result", child.result_path]
+    child.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    log.close()
+
+
+def wait_child(child: Child, deadline: float | None) -> None:
+    """Wait for the child, killing its process group at the deadline; keep its rusage (CPU time)."""
+    timer = None
+    if deadline is not None:
+        def kill() -> None:
+            child.timed_out = True
+            try:
+                os.killpg(child.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), kill)
+        timer.daemon = True
+        timer.start()
+    _, status, child.rusage = os.wait4(child.proc.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    child.proc.returncode = child.returncode
+    if timer is not None:
+        timer.cancel()
+
+
+def cpu_seconds(child: Child) -> float:
+    return child.rusage.ru_utime + child.rusage.ru_stime
+
+
+def child_outcome(child: Child, timeout_s: float | None) -> dict:
+    """The child's result, or a failure description when it wrote none."""
+    if child.timed_out:
+        return {"status": "timeout", "reason": f"exceeded the time limit of {timeout_s:g} s and was killed"}
+    try:
+        with open(child.result_path) as fh:
+            return json.load(fh)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {"status": "failed", "reason": f"training process exited with code {child.returncode} and wrote no result"}
+
+
+def check_effective(requested: dict, effective: dict, run_id: str) -> None:
+    bad = []
+    for name, want in requested.items():
+        got = effective.get(name)
+        if got is None:
+            bad.append(f"{name}: requested {want!r}, the training did not report it")
+        elif not math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=0.0):
+            bad.append(f"{name}: requested {want!r}, used {got!r}")
+    if bad:
+        raise HyperparameterMismatch(f"run {run_id}: the training used other hyperparameters than requested: " + "; ".join(bad))
+
+
+def execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str]) -> dict:
+    """Run ``spec``, write its record to ``out_path``, return the record.
+
+    ``logs`` maps "main" (and "partner" in pair mode) to the file each training process prints to.
+    """
+    for path in logs.values():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pair = spec.mode == "pair"
+    members = [("main", spec.mutant)] + ([("partner", spec.partner)] if pair else [])
+    threads = spec.threads if not pair else max(1, spec.threads // 2)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with tempfile.TemporaryDirectory(prefix="greenhp-run-") as tmp:
+        children = []
+        for label, mutant in members:
+            child = Child(label, mutant, f"{tmp}/{label}.request.json", f"{tmp}/{label}.result.json", logs[label])
+            write_json(child.request_path, child_request(spec, mutant, threads))
+            children.append(child)
+        monitor = EnergyMonitor(EnergyConfig.from_dict(spec.energy), gpu_index=spec.gpu_index,
+                                timeline_path=str(Path(out_path).with_suffix(".timeline.tsv")) if spec.energy.get("timeline") else None)
+        monitor.begin()
+        start_unix, start = time.time(), time.monotonic()
+        for child in children:
+            start_child(child, env)
+            monitor.track(child.proc.pid, child.label)
+        deadline = start + spec.timeout_s if spec.timeout_s else None
+        for child in children:
+            wait_child(child, deadline)
+        duration = time.monotonic() - start
+        energy = monitor.end(cpu_seconds={c.label: cpu_seconds(c) for c in children})
+        outcomes = {c.label: child_outcome(c, spec.timeout_s) for c in children}
+    main = outcomes["main"]
+    if main["status"] == "ok":
+        check_effective(spec.mutant.hp, main.get("effective") or {}, spec.run_id)
+    if pair and outcomes["partner"]["status"] == "ok":
+        check_effective(spec.partner.hp, outcomes["partner"].get("effective") or {}, spec.run_id + " (partner)")
+    record = build_record(spec, main, energy, start_unix, duration, children, outcomes.get("partner"))
+    write_json(out_path, record)
+    return record
+
+
+def identity(mutant: Mutant) -> dict:
+    return {
+        "mutant_id": mutant.mutant_id,
+        "subject": mutant.subject,
+        "hyperparameter": mutant.hyperparameter,
+        "operator": mutant.operator,
+        "original": mutant.original,
+        "value": mutant.value,
+    }
+
+
+def build_record(spec: RunSpec, main: dict, energy: dict, start_unix: float, duration: float,
+                 children: list[Child], partner: dict | None) -> dict:
+    total_j = (energy.get("total") or {}).get("energy_j")
+    kwh = total_j / 3.6e6 if total_j is not None else None
+    co2 = kwh * spec.carbon_g_per_kwh if kwh is not None and spec.carbon_g_per_kwh is not None else None
+    record = {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "run_id": spec.run_id,
+        "mode": spec.mode,
+        **identity(spec.mutant),
+        "repetition": spec.repetition,
+        "seed": spec.seed,
+        "partner": identity(spec.partner) if spec.partner else None,
+        "requested": spec.mutant.hp,
+        "effective": main.get("effective"),
+        "status": main["status"],
+        "reason": main.get("reason"),
+        "metric": {"name": main.get("metric_name"), "value": main.get("metric_value")},
+        "timing": {
+            "start_unix": start_unix,
+            "duration_s": duration,
+            "train_seconds": main.get("train_seconds"),
+            "cpu_seconds": {c.label: cpu_seconds(c) for c in children},
+        },
+        "device": main.get("device") or spec.device,
+        "energy": energy,
+        "carbon": {"energy_kwh": kwh, "intensity_g_per_kwh": spec.carbon_g_per_kwh, "co2e_g": co2},
+        "environment": {
+            "hostname": platform.node(),
+            "python": platform.python_version(),
+            "greenhp": __version__,
+            "torch": main.get("torch_version"),
+            **(energy.get("environment") or {}),
+        },
+    }
+    if partner is not None:
+        record["partner_result"] = {
+            "status": partner["status"],
+            "reason": partner.get("reason"),
+            "metric": {"name": partner.get("metric_name"), "value": partner.get("metric_value")},
+            "effective": partner.get("effective"),
+            "train_seconds": partner.get("train_seconds"),
+        }
+    return record
+
+
+def run_from_params(params: dict, out_path: str, logs: dict[str, str], threads: int) -> dict:
+    """Entry point for the training rules: ``params`` as built by workflow/rules/common.smk."""
+    spec = RunSpec(
+        mode=params["mode"],
+        mutant=params["mutant"],
+        partner=params.get("partner"),
+        repetition=int(params["repetition"]),
+        seed=int(params["seed"]),
+        device=params.get("device", "auto"),
+        threads=int(threads),
+        data=params.get("data") or {},
+        max_steps=params.get("max_steps"),
+        timeout_s=params.get("timeout_s"),
+        energy=params.get("energy") or {},
+        carbon_g_per_kwh=params.get("carbon_g_per_kwh"),
+    )
+    return execute(spec, out_path, logs)

@@ -1,0 +1,163 @@
+"""What every subject provides, and the small helpers their training loops share.
+
+A *subject* is a model + data set + training procedure, written like a pytorch/examples script:
+``run(hp, ctx)`` trains with the hyperparameters ``hp`` and returns a :class:`TrainResult`
+holding the task metric and the hyperparameters it *actually used* (read back from the optimiser,
+scheduler and data loader, not copied from ``hp``), so a mismatch can be caught.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite: the run ends with status ``diverged`` (a result)."""
+
+
+class DataMissing(Exception):
+    """A real data set is not on disk and downloading is switched off."""
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    """One tunable hyperparameter of a subject: its type and the values it may take."""
+
+    name: str
+    kind: type  # int or float
+    low: float | None = None  # inclusive lower bound
+    high: float | None = None  # upper bound
+    low_open: bool = False  # True: value must be > low
+    high_open: bool = False  # True: value must be < high
+
+    def check(self, value: Any, where: str = "") -> int | float:
+        """Return ``value`` converted to this kind, or raise ValueError naming the bad value."""
+        label = f"{where}{self.name}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{label}: expected a number, got {value!r}")
+        if self.kind is int:
+            if float(value) != int(value):
+                raise ValueError(f"{label}: expected an integer, got {value!r}")
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"{label}: expected a finite number, got {value!r}")
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            raise ValueError(f"{label}: {value!r} is out of range; allowed: {self.describe()}")
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            raise ValueError(f"{label}: {value!r} is out of range; allowed: {self.describe()}")
+        return value
+
+    def describe(self) -> str:
+        lo = "-inf" if self.low is None else repr(self.low)
+        hi = "inf" if self.high is None else repr(self.high)
+        left = "(" if self.low_open or self.low is None else "["
+        right = ")" if self.high_open or self.high is None else "]"
+        return f"{self.kind.__name__} in {left}{lo}, {hi}{right}"
+
+
+# The hyperparameters greenhp knows, with their valid ranges. Subjects pick from these.
+HYPERPARAMETERS: dict[str, HyperParameter] = {
+    hp.name: hp
+    for hp in (
+        HyperParameter("epochs", int, low=1),
+        HyperParameter("lr", float, low=0.0, low_open=True),
+        HyperParameter("weight_decay", float, low=0.0),
+        HyperParameter("gamma", float, low=0.0, high=1.0, low_open=True),
+        HyperParameter("momentum", float, low=0.0, high=1.0, high_open=True),
+        HyperParameter("batch_size", int, low=1),
+        HyperParameter("dropout", float, low=0.0, high=1.0, high_open=True),
+        HyperParameter("threshold", float, low=0.0, low_open=True),
+    )
+}
+
+
+@dataclass
+class RunContext:
+    """What a subject's ``run`` gets besides its hyperparameters."""
+
+    device: str = "cpu"  # "cpu" or "cuda"
+    seed: int = 0
+    data: dict[str, Any] = field(default_factory=dict)  # source: standin|real, root, download, scale
+    log: Callable[[str], None] = print
+    max_steps: int | None = None  # stop each epoch after this many steps (smoke runs)
+
+    def epoch_done(self, epoch: int, epochs: int, loss: float, **metrics: float) -> None:
+        """Log one epoch's progress; stop the run as diverged on a NaN/inf loss."""
+        shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+        self.log(f"epoch {epoch}/{epochs} loss={loss:.4f} {shown}".rstrip())
+        check_loss(loss, f"epoch {epoch}")
+
+
+def check_loss(loss: float, where: str) -> None:
+    if not math.isfinite(loss):
+        raise Diverged(f"loss became {loss} at {where}")
+
+
+@dataclass
+class TrainResult:
+    metric_name: str
+    metric_value: float
+    effective: dict[str, int | float]  # hyperparameters the training actually used
+    epochs_run: int
+    train_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A registered subject: name, task metric, default hyperparameters, and its ``run``."""
+
+    name: str
+    description: str
+    metric_name: str
+    defaults: dict[str, int | float]
+    run: Callable[[dict[str, int | float], RunContext], TrainResult]
+
+    @property
+    def hyperparameters(self) -> tuple[str, ...]:
+        return tuple(self.defaults)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch, and ask PyTorch for deterministic kernels where it has them."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.backends.cudnn.is_available():
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def optimizer_effective(optimizer, scheduler=None) -> dict[str, float]:
+    """Read the hyperparameters an optimiser (and StepLR-like scheduler) really holds."""
+    group = optimizer.param_groups[0]
+    out: dict[str, float] = {}
+    lr = group.get("initial_lr", group["lr"])  # schedulers store the starting lr as initial_lr
+    out["lr"] = float(lr)
+    if "weight_decay" in group:
+        out["weight_decay"] = float(group["weight_decay"])
+    if "momentum" in group:
+        out["momentum"] = float(group["momentum"])
+    if scheduler is not None and hasattr(scheduler, "gamma"):
+        out["gamma"] = float(scheduler.gamma)
+    return out
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        return False

@@ -1,0 +1,91 @@
+"""The training process: ``python -m greenhp.train --request REQ.json --result RES.json``.
+
+Started by the run wrapper (:mod:`greenhp.runner`) as a child so its energy and CPU time can be
+measured on their own. Reads one request, trains the subject, prints per-epoch progress, and writes
+a result with the hyperparameters actually used. A NaN/inf loss is a result (status ``diverged``),
+not a crash. Exit code 0 whenever a result was written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+
+from greenhp.atomic import write_json
+from greenhp.subjects import get_subject
+from greenhp.subjects.base import DataMissing, Diverged, RunContext
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was requested but torch sees no CUDA device")
+    return device
+
+
+def train(request: dict) -> dict:
+    import torch
+
+    threads = int(request.get("threads") or 0)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    subject = get_subject(request["subject"])
+    device = resolve_device(request.get("device", "auto"))
+    ctx = RunContext(
+        device=device,
+        seed=int(request["seed"]),
+        data=request.get("data") or {},
+        log=lambda line: print(line, flush=True),
+        max_steps=request.get("max_steps"),
+    )
+    print(f"greenhp.train: {subject.name} on {device} seed={ctx.seed} hp={json.dumps(request['hp'])}", flush=True)
+    result = {"status": "ok", "device": device, "torch_version": torch.__version__, "pid": os.getpid()}
+    try:
+        out = subject.run(dict(request["hp"]), ctx)
+    except Diverged as err:
+        print(f"greenhp.train: diverged: {err}", flush=True)
+        return {**result, "status": "diverged", "reason": str(err), "metric_name": subject.metric_name}
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return {
+        **result,
+        "metric_name": out.metric_name,
+        "metric_value": out.metric_value,
+        "effective": out.effective,
+        "epochs_run": out.epochs_run,
+        "train_seconds": out.train_seconds,
+        "extra": out.extra,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m greenhp.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--request", required=True, help="JSON request written by the run wrapper")
+    parser.add_argument("--result", required=True, help="where to write the JSON result")
+    args = parser.parse_args(argv)
+    with open(args.request) as fh:
+        request = json.load(fh)
+    start = time.time()
+    try:
+        result = train(request)
+    except DataMissing as err:
+        print(f"greenhp.train: data missing: {err}", file=sys.stderr, flush=True)
+        result = {"status": "failed", "reason": f"data missing: {err}"}
+    except Exception as err:  # a crash of the training itself is data: recorded as failed
+        traceback.print_exc()
+        kind = "out of memory" if "out of memory" in str(err).lower() else type(err).__name__
+        result = {"status": "failed", "reason": f"{kind}: {err}"}
+    result["wall_seconds"] = time.time() - start
+    write_json(args.result, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+# Study plan, input functions and wildcard constraints. Everything here runs at parse time, so it
+# stays cheap: the mutant table is drawn (or read) once, with no torch import and no file scans.
+
+import sys
+
+from greenhp.study import StudyError, detect_gpus, load_study
+
+try:
+    STUDY = load_study(config)
+except StudyError as err:
+    sys.exit(f"greenhp: configuration rejected: {err}")
+
+SINGLE_JOBS = STUDY.single_jobs()
+PAIR_JOBS = STUDY.pair_jobs()
+SINGLE_RECORDS = [f"results/runs/single/{j.mutant_id}/rep{j.repetition}.json" for j in SINGLE_JOBS]
+PAIR_RECORDS = [f"results/runs/pair/{j.mutant_id}/{j.partner}/rep{j.repetition}.json" for j in PAIR_JOBS]
+
+# Training jobs hold the GPU (resources: gpu=1) when they train on one; on a CPU each measured job
+# takes every core it is given, so measured runs never overlap either way.
+USE_GPU = config["device"] == "cuda" or (config["device"] == "auto" and detect_gpus() > 0)
+GPU_PER_JOB = 1 if USE_GPU else 0
+
+
+wildcard_constraints:
+    mutant_id=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    partner=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    rep=r"[0-9]+",
+
+
+def train_threads():
+    return config["train"]["threads"] or workflow.cores
+
+
+def run_params(mode):
+    """params for a training rule: the run's full specification (values reach the script, never a shell)."""
+
+    def params(wildcards):
+        mutant = STUDY.by_id[wildcards.mutant_id]
+        partner = STUDY.by_id[wildcards.partner] if mode == "pair" else None
+        rep = int(wildcards.rep)
+        return {
+            "mode": mode,
+            "mutant": mutant,
+            "partner": partner,
+            "repetition": rep,
+            "seed": int(config["seed"]) + rep,
+            "device": config["device"],
+            "data": config["data"],
+            "max_steps": config["train"]["max_steps"],
+            "timeout_s": config["train"]["timeout_s"],
+            "energy": config.get("energy") or {},
+            "carbon_g_per_kwh": config["carbon"]["intensity_g_per_kwh"],
+        }
+
+    return params

@@ -1,0 +1,27 @@
+rule train_single:
+    output:
+        "results/runs/single/{mutant_id}/rep{rep}.json",
+    log:
+        main="logs/train_single/{mutant_id}/rep{rep}.log",
+    params:
+        spec=run_params("single"),
+    threads: train_threads()
+    resources:
+        gpu=GPU_PER_JOB,
+    script:
+        "../../scripts/train.py"
+
+
+rule train_pair:
+    output:
+        "results/runs/pair/{mutant_id}/{partner}/rep{rep}.json",
+    log:
+        main="logs/train_pair/{mutant_id}/{partner}/rep{rep}.log",
+        partner="logs/train_pair/{mutant_id}/{partner}/rep{rep}.partner.log",
+    params:
+        spec=run_params("pair"),
+    threads: train_threads()
+    resources:
+        gpu=GPU_PER_JOB,
+    script:
+        "../../scripts/train.py"
