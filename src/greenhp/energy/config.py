@@ -1,0 +1,80 @@
+"""Configuration of the energy monitor (the study config's ``energy:`` mapping)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+GPU_METERS = ("auto", "nvml", "none")
+CPU_METERS = ("auto", "rapl", "pyrapl", "estimate", "none")
+
+
+@dataclass(frozen=True)
+class EnergyConfig:
+    """What to measure and how.
+
+    gpu_meter: ``auto`` (NVML if a GPU is there, else unavailable with a reason), ``nvml`` (same, but
+    the run record says NVML was asked for), ``none``.
+    cpu_meter: ``auto`` (RAPL if readable, else the CPU-time estimate), ``rapl``, ``pyrapl``,
+    ``estimate`` (CPU seconds x ``cpu_watts_per_core``), ``none``.
+    idle_seconds: idle-baseline window before the run (0 disables).
+    settle_timeout_s: before the idle window, wait (at most this long, 0 disables) until GPU power has
+    stopped drifting: the mean of the last second is within ``settle_tolerance_w`` of the mean of the
+    second two seconds earlier.
+    """
+
+    gpu_meter: str = "auto"
+    cpu_meter: str = "auto"
+    cpu_watts_per_core: float = 10.0
+    sample_hz: float = 10.0
+    idle_seconds: float = 0.0
+    settle_tolerance_w: float = 5.0
+    settle_timeout_s: float = 0.0
+    powercap_root: str = "/sys/class/powercap"
+    timeline: bool = False
+
+    def __post_init__(self) -> None:
+        if self.gpu_meter not in GPU_METERS:
+            raise ValueError(f"energy.gpu_meter: {self.gpu_meter!r} is not one of {', '.join(GPU_METERS)}")
+        if self.cpu_meter not in CPU_METERS:
+            raise ValueError(f"energy.cpu_meter: {self.cpu_meter!r} is not one of {', '.join(CPU_METERS)}")
+        for name, lo, strict in (
+            ("cpu_watts_per_core", 0.0, True),
+            ("sample_hz", 0.0, True),
+            ("idle_seconds", 0.0, False),
+            ("settle_tolerance_w", 0.0, True),
+            ("settle_timeout_s", 0.0, False),
+        ):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"energy.{name}: {v!r} is not a finite number")
+            if v < lo or (strict and v == lo):
+                raise ValueError(f"energy.{name}: {v!r} must be {'>' if strict else '>='} {lo:g}")
+            object.__setattr__(self, name, float(v))
+        if self.sample_hz > 1000:
+            raise ValueError(f"energy.sample_hz: {self.sample_hz!r} must be <= 1000")
+        if not isinstance(self.powercap_root, str) or not self.powercap_root:
+            raise ValueError(f"energy.powercap_root: {self.powercap_root!r} is not a path")
+        if not isinstance(self.timeline, bool):
+            raise ValueError(f"energy.timeline: {self.timeline!r} is not true/false")
+
+    @classmethod
+    def allowed_keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "EnergyConfig":
+        if d is None:
+            return cls()
+        if not isinstance(d, Mapping):
+            raise ValueError(f"energy: expected a mapping, got {type(d).__name__}")
+        allowed = cls.allowed_keys()
+        for key in d:
+            if key not in allowed:
+                raise ValueError(f"energy: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
+        return cls(**dict(d))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,361 @@
+"""EnergyMonitor: one measured window (GPU, CPU, DRAM, idle baseline, attribution, environment)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from typing import Any, Callable
+
+from .attribution import attribute
+from .baseline import idle_gpu, settle_gpu
+from .config import EnergyConfig
+from .environment import snapshot
+from .nvml import NvmlDevice
+from .pyrapl_backend import PyRaplBackend
+from .rapl import RaplReader, default_opener
+from .sampler import GpuSampler
+
+SHORT_WINDOW_S = 1.0
+MIN_COUNTER_UPDATES = 10
+
+
+def _unavailable(reason: str, hint: str | None = None, **extra) -> dict[str, Any]:
+    d = {"energy_j": None, "method": "unavailable", "reason": reason}
+    if hint is not None:
+        d["hint"] = hint
+    d.update(extra)
+    return d
+
+
+def _children_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class EnergyMonitor:
+    """Measure one window. ``nvml``, ``powercap_root``, ``rapl_opener``, ``pyrapl``, ``clock`` and
+    ``sleep`` are injectable for tests; ``sync`` (e.g. ``torch.cuda.synchronize``) is called at the
+    window edges when the caller runs GPU work in-process."""
+
+    def __init__(self, cfg: EnergyConfig | None = None, gpu_index: int | None = None,
+                 timeline_path: str | os.PathLike | None = None, nvml: Any = None,
+                 powercap_root: str | None = None, *, sync: Callable[[], Any] | None = None,
+                 rapl_opener: Callable[[str], Any] = default_opener, pyrapl: Any = None,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
+        self.cfg = cfg or EnergyConfig()
+        self.gpu_index = gpu_index
+        self.timeline_path = timeline_path
+        self._nvml = nvml
+        self.powercap_root = powercap_root or self.cfg.powercap_root
+        self.sync = sync
+        self._rapl_opener = rapl_opener
+        self._pyrapl_mod = pyrapl
+        self.clock = clock
+        self.sleep = sleep
+        self.tracked: dict[int, str] = {}
+        self._labels: list[str] = []
+        self._pid_cache: dict[int, str | None] = {}
+        self._opened = False
+        self._prepared = False
+        self._begun = False
+        self.flags: list[str] = []
+        self.idle: dict[str, Any] = {"gpu_w": None, "cpu_w": None, "dram_w": None, "seconds": 0.0,
+                                     "settle_s": None}
+
+    # -- meters -------------------------------------------------------------------------------
+    def _open(self) -> None:
+        if self._opened:
+            return
+        self._opened = True
+        cfg = self.cfg
+        self.gpu: NvmlDevice | None = None
+        self.gpu_reason: str | None = None
+        if cfg.gpu_meter == "none":
+            self.gpu_reason = "gpu_meter: none (not measured)"
+        else:
+            self.gpu, self.gpu_reason = NvmlDevice.open(self._nvml, self.gpu_index)
+        self.rapl: RaplReader | None = None
+        self.pyrapl: PyRaplBackend | None = None
+        self.cpu_mode = "none"
+        self.cpu_reason: str | None = None
+        self.cpu_hint: str | None = None
+        self.dram_reason: str | None = None
+        self._rapl_env_zones: list = []
+        self._rapl_env_reason: str | None = None
+        if cfg.cpu_meter in ("auto", "rapl"):
+            r = RaplReader(self.powercap_root, opener=self._rapl_opener)
+            ok = r.discover()
+            if ok and not any(z.kind == "package" for z in r.zones):
+                ok, r.reason = False, f"RAPL has no package zone under {self.powercap_root} (only {', '.join(z.name for z in r.zones)})"
+            self._rapl_env_zones, self._rapl_env_reason = r.zone_list(), r.reason
+            if ok:
+                self.rapl, self.cpu_mode = r, "rapl"
+                if not any(z.kind == "dram" for z in r.zones):
+                    self.dram_reason = f"RAPL has no dram zone under {self.powercap_root}"
+            elif cfg.cpu_meter == "rapl":
+                self.cpu_reason, self.cpu_hint = r.reason, r.hint
+                self.dram_reason = r.reason
+            else:
+                self.cpu_mode = "estimate"
+                self.cpu_hint = (f"{r.reason}" + (f" (hint: {r.hint})" if r.hint else "")
+                                 + f"; CPU energy estimated as CPU seconds x {cfg.cpu_watts_per_core:g} W/core")
+                self.dram_reason = r.reason
+        elif cfg.cpu_meter == "pyrapl":
+            b = PyRaplBackend(self._pyrapl_mod)
+            if b.open():
+                self.pyrapl, self.cpu_mode = b, "pyrapl"
+            else:
+                self.cpu_reason, self.cpu_hint, self.dram_reason = b.reason, b.hint, b.reason
+        elif cfg.cpu_meter == "estimate":
+            self.cpu_mode = "estimate"
+            self.cpu_hint = f"cpu_meter: estimate; CPU seconds x {cfg.cpu_watts_per_core:g} W/core"
+            self.dram_reason = "cpu_meter: estimate (DRAM is not estimated)"
+        else:
+            self.cpu_reason = self.dram_reason = "cpu_meter: none (not measured)"
+
+    # -- idle / settle ------------------------------------------------------------------------
+    def prepare(self) -> dict[str, Any]:
+        """Wait for the GPU to settle (if settle_timeout_s > 0), then measure idle power for
+        idle_seconds (GPU from NVML, CPU/DRAM from RAPL if readable)."""
+        self._open()
+        cfg = self.cfg
+        idle = self.idle
+        reasons = {}
+        mono = self.clock
+        if cfg.settle_timeout_s > 0:
+            if self.gpu is not None:
+                idle.update(settle_gpu(self.gpu, cfg.settle_tolerance_w, cfg.settle_timeout_s,
+                                       hz=max(cfg.sample_hz, 5.0), clock=mono, sleep=self.sleep))
+            else:
+                reasons["settle_reason"] = f"no GPU to settle: {self.gpu_reason}"
+        if cfg.idle_seconds > 0:
+            idle["seconds"] = cfg.idle_seconds
+            t0 = mono()
+            if self.gpu is not None:
+                g = idle_gpu(self.gpu, cfg.idle_seconds, hz=cfg.sample_hz, clock=mono, sleep=self.sleep)
+                idle.update(g)
+            else:
+                reasons["gpu_reason"] = f"no GPU idle baseline: {self.gpu_reason}"
+            if self.rapl is not None:
+                left = max(0.0, cfg.idle_seconds - (mono() - t0)) if self.gpu is not None else cfg.idle_seconds
+                # RAPL idle over whatever time remains (at least 1 s) so the window stays ~idle_seconds
+                w = self.rapl.instant_power_w(max(left, min(1.0, cfg.idle_seconds)))
+                idle["cpu_w"], idle["dram_w"] = w.get("package"), w.get("dram")
+                idle["cpu_method"] = "rapl"
+            else:
+                reasons["cpu_reason"] = ("no CPU idle baseline: "
+                                         + (self.cpu_reason or self._rapl_env_reason or f"cpu meter is {self.cpu_mode}"))
+        else:
+            reasons["reason"] = "idle_seconds: 0 (no idle baseline)"
+        idle.update(reasons)
+        self._prepared = True
+        return idle
+
+    # -- window -------------------------------------------------------------------------------
+    def begin(self) -> None:
+        self._open()
+        if not self._prepared and (self.cfg.idle_seconds > 0 or self.cfg.settle_timeout_s > 0):
+            self.prepare()
+        self._env_start = self.gpu.status() if self.gpu is not None else None
+        self._timeline_f = open(self.timeline_path, "w") if (self.timeline_path and self.gpu) else None
+        self.sampler = None
+        if self.gpu is not None:
+            self.sampler = GpuSampler(self.gpu, hz=self.cfg.sample_hz, timeline=self._timeline_f,
+                                      clock=self.clock, pid_label=self._label_of)
+        self._sync("begin")
+        self._cpu0 = _children_cpu_s()
+        self.t_start = self.clock()
+        self._e0 = self.gpu.energy_mj() if self.gpu is not None and self.gpu.has_counter else None
+        if self.sampler is not None:
+            self.sampler.start()
+        if self.rapl is not None:
+            self.rapl.start()
+        if self.pyrapl is not None:
+            self.pyrapl.start()
+        self._begun = True
+
+    def track(self, pid: int, label: str) -> None:
+        if label in self._labels:
+            raise ValueError(f"label {label!r} already tracked")
+        self.tracked[int(pid)] = label
+        self._labels.append(label)
+        self._pid_cache.clear()
+
+    def _label_of(self, pid: int) -> str | None:
+        """Label of a tracked PID or of a descendant of one (walks the parent chain in /proc)."""
+        if pid in self.tracked:
+            return self.tracked[pid]
+        if pid in self._pid_cache:
+            return self._pid_cache[pid]
+        p, hops, lab = pid, 0, None
+        while p and p > 1 and hops < 32:
+            p = _ppid(p)
+            hops += 1
+            if p in self.tracked:
+                lab = self.tracked[p]
+                break
+        self._pid_cache[pid] = lab
+        return lab
+
+    def _sync(self, where: str) -> None:
+        if self.sync is None:
+            return
+        try:
+            self.sync()
+        except Exception as e:
+            self.flags.append(f"sync at {where} failed: {type(e).__name__}: {e}")
+
+    def end(self, cpu_seconds: dict[str, float] | None = None) -> dict[str, Any]:
+        if not self._begun:
+            raise RuntimeError("EnergyMonitor.end() called before begin()")
+        self._begun = False
+        self._sync("end")
+        e1 = self.gpu.energy_mj() if self._e0 is not None else None
+        t_end = self.clock()
+        cpu_children = _children_cpu_s() - self._cpu0
+        if self.sampler is not None:
+            self.sampler.stop()
+        rapl_tot = self.rapl.stop() if self.rapl is not None else None
+        pyrapl_tot = self.pyrapl.stop() if self.pyrapl is not None else None
+        if self._timeline_f is not None:
+            self._timeline_f.close()
+        dur = t_end - self.t_start
+
+        gpu = self._gpu_result(e1, t_end, dur)
+        cpu, dram = self._cpu_result(rapl_tot, pyrapl_tot, cpu_seconds, cpu_children)
+
+        domains = {"gpu": gpu, "cpu": cpu, "dram": dram}
+        have = [k for k, v in domains.items() if v.get("energy_j") is not None]
+        total = {"energy_j": sum(domains[k]["energy_j"] for k in have) if have else None,
+                 "domains": have,
+                 "estimated": any(domains[k].get("estimated", False) for k in have)}
+        if not have:
+            total["reason"] = "no domain could be measured"
+
+        net = self._net(gpu, cpu, dram, have, dur)
+        attribution = attribute(
+            self._labels, gpu.get("energy_j"), self.idle.get("gpu_w"), dur,
+            self.sampler.proc_util_integral if self.sampler is not None else {},
+            cpu.get("energy_j"), dram.get("energy_j"), cpu_seconds or {})
+        if attribution is not None and self.sampler is not None and self.sampler.proc_util_supported is False:
+            for v in attribution.values():
+                v.setdefault("notes", []).append("nvmlDeviceGetProcessUtilization not supported on this GPU")
+
+        env = snapshot(self.gpu.info() if self.gpu is not None else None, self.gpu_reason,
+                       self._rapl_env_zones, self._rapl_env_reason)
+        if self.gpu is not None:
+            env["gpu"]["status_start"] = self._env_start
+            env["gpu"]["status_end"] = self.gpu.status()
+        result = {
+            "window": {"start_unix": self.t_start, "end_unix": t_end, "duration_s": dur},
+            "gpu": gpu, "cpu": cpu, "dram": dram, "total": total,
+            "idle": dict(self.idle), "net": net, "attribution": attribution,
+            "environment": env, "config": self.cfg.to_dict(),
+        }
+        if self.flags:
+            result["flags"] = list(self.flags)
+        return result
+
+    def close(self) -> None:
+        if getattr(self, "gpu", None) is not None:
+            self.gpu.close()
+
+    # -- per domain ---------------------------------------------------------------------------
+    def _gpu_result(self, e1, t_end, dur) -> dict[str, Any]:
+        if self.gpu is None:
+            return _unavailable(self.gpu_reason or "GPU not measured")
+        s = self.sampler
+        integral = s.integral_j(self.t_start, t_end)
+        flags = []
+        if dur < SHORT_WINDOW_S:
+            flags.append("window_under_1s")
+        extras = {"power_integral_j": integral, "samples": len(s.samples), "sample_hz": self.cfg.sample_hz,
+                  "mean_power_w": (integral / dur) if integral is not None and dur > 0 else None,
+                  "gpu_index": self.gpu.index}
+        if self._e0 is not None and e1 is not None:
+            e = (e1 - self._e0) / 1000.0
+            if s.counter_updates < MIN_COUNTER_UPDATES:
+                flags.append("under_10_counter_updates")
+            dis = (100.0 * (integral - e) / e) if integral is not None and e > 0 else None
+            return {"energy_j": e, "method": "nvml_counter", "reason": None,
+                    "disagreement_pct": dis, "counter_updates": s.counter_updates, **extras, "flags": flags}
+        if integral is None:
+            return _unavailable(f"no energy counter ({self.gpu.counter_reason}) and no power samples",
+                                **extras, flags=flags)
+        return {"energy_j": integral, "method": "nvml_power_integral", "reason": None,
+                "counter_reason": self.gpu.counter_reason, "disagreement_pct": None, **extras, "flags": flags}
+
+    def _cpu_result(self, rapl_tot, pyrapl_tot, cpu_seconds, cpu_children):
+        if self.cpu_mode == "rapl":
+            cpu = {"energy_j": rapl_tot["package_j"], "method": "rapl", "reason": None, "hint": None,
+                   "sockets": rapl_tot["sockets"], "psys_j": rapl_tot["psys_j"],
+                   "per_zone_j": rapl_tot["per_zone_j"], "wraps": rapl_tot["wraps"],
+                   "inner_zones_not_summed": rapl_tot["inner_zones_not_summed"],
+                   "poll_period_s": rapl_tot["poll_period_s"], "polls": rapl_tot["polls"],
+                   "flags": list(self.rapl.flags)}
+            if rapl_tot["has_dram"]:
+                dram = {"energy_j": rapl_tot["dram_j"], "method": "rapl", "reason": None}
+            else:
+                dram = _unavailable(self.dram_reason)
+            return cpu, dram
+        if self.cpu_mode == "pyrapl":
+            if pyrapl_tot.get("package_j") is None:
+                cpu = _unavailable(pyrapl_tot.get("error") or "pyRAPL returned no package energy",
+                                   flags=pyrapl_tot["flags"])
+            else:
+                cpu = {"energy_j": pyrapl_tot["package_j"], "method": "pyrapl", "reason": None, "hint": None,
+                       "flags": pyrapl_tot["flags"]}
+            if pyrapl_tot.get("dram_j") is None:
+                dram = _unavailable(pyrapl_tot.get("error") or "pyRAPL returned no dram energy")
+            else:
+                dram = {"energy_j": pyrapl_tot["dram_j"], "method": "pyrapl", "reason": None}
+            return cpu, dram
+        if self.cpu_mode == "estimate":
+            if cpu_seconds:
+                secs, source = float(sum(cpu_seconds.values())), "cpu_seconds given by the caller (os.wait4)"
+            else:
+                secs, source = cpu_children, "getrusage(RUSAGE_CHILDREN) delta over the window"
+            w = self.cfg.cpu_watts_per_core
+            if secs > 0:
+                cpu = {"energy_j": secs * w, "method": "estimate_cpu_time", "reason": None,
+                       "hint": self.cpu_hint, "estimated": True, "cpu_seconds": secs,
+                       "cpu_seconds_source": source, "watts_per_core": w}
+            else:
+                cpu = _unavailable(f"CPU-time estimate impossible: no CPU time recorded ({source})",
+                                   hint=self.cpu_hint)
+            return cpu, _unavailable(self.dram_reason)
+        return (_unavailable(self.cpu_reason or "CPU not measured", hint=self.cpu_hint),
+                _unavailable(self.dram_reason or "DRAM not measured"))
+
+    def _net(self, gpu, cpu, dram, have, dur) -> dict[str, Any]:
+        idle = self.idle
+        net: dict[str, Any] = {}
+        reasons = {}
+        for dom, d, w in (("gpu", gpu, idle.get("gpu_w")), ("cpu", cpu, idle.get("cpu_w")),
+                          ("dram", dram, idle.get("dram_w"))):
+            e = d.get("energy_j")
+            if e is None:
+                net[f"{dom}_j"] = None
+            elif d.get("method") == "estimate_cpu_time":
+                net[f"{dom}_j"] = e      # the estimate only counts the process's CPU time: no idle part
+                reasons[dom] = "estimate has no idle part: net = gross (estimated)"
+            elif w is None:
+                net[f"{dom}_j"] = None
+                reasons[dom] = "no idle baseline for this domain"
+            else:
+                net[f"{dom}_j"] = e - w * dur
+        parts = [net[f"{k}_j"] for k in have]
+        net["total_j"] = sum(parts) if have and all(p is not None for p in parts) else None
+        net["estimated"] = cpu.get("method") == "estimate_cpu_time" and "cpu" in have
+        if reasons:
+            net["reasons"] = reasons
+        return net
