@@ -21,6 +21,14 @@ def _strength(rho: float) -> str:
     return "very strong" if a >= 0.8 else "strong" if a >= 0.6 else "moderate" if a >= 0.4 else "weak"
 
 
+def _v(x) -> str:
+    """A hyperparameter value for prose: compact numbers, text as is."""
+    try:
+        return f"{float(x):g}"
+    except (TypeError, ValueError):
+        return str(x)
+
+
 def _heading(text: str, ch: str) -> list[str]:
     return [text, ch * len(text), ""]
 
@@ -93,7 +101,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
                 "significantly worse (best saving first per subject and mode):", ""]
         for r in recs.sort_values(["subject", "mode", "rank"]).itertuples():
             est = " (energy partly estimated)" if str(r.estimated).lower() == "true" else ""
-            out.append(f"- {r.subject} ({r.mode}): {r.hyperparameter} {r.original:g} -> {r.value:g} "
+            out.append(f"- {r.subject} ({r.mode}): {r.hyperparameter} {_v(r.original)} -> {_v(r.value)} "
                        f"saves {r.saving_pct:.1f} % ({r.saving_j:.0f} J per run){est}; "
                        f"{r.metric_name} {r.metric_original:.4g} -> {r.metric_mutant:.4g} "
                        f"({r.metric_verdict}).")
@@ -112,7 +120,13 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
                  else "no significant difference between the modes")
         out += [f"Over {int(r['n'])} mutants, |relative energy change| in pair minus single has mean "
                 f"{100 * r['mean_diff']:.2f} percentage points (Wilcoxon p = {_fmt_p(p)}, paired t "
-                f"p = {_fmt_p(r['ttest_p'])}): {concl}.", ""]
+                f"p = {_fmt_p(r['ttest_p'])}): {concl} (judged by the signed-rank test)."
+                + (" With fewer than 6 mutants the two-sided signed-rank test cannot reach "
+                   "p < 0.05, so this answer is weak." if int(r["n"]) < 6 else ""), ""]
+        for t in sens_tests[sens_tests["scope"] != "overall"].itertuples():
+            out.append(f"- {t.scope}: n = {t.n}, mean difference {100 * t.mean_diff:.2f} points, "
+                       f"Wilcoxon p = {_fmt_p(t.wilcoxon_p)}.")
+        out.append("")
     if not cv.empty:
         e = cv[cv["metric"] == energy_metric]
         for mode, g in e.groupby("mode", sort=True):
