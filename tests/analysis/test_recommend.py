@@ -1,7 +1,6 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from greenhp.analysis.recommend import J_PER_KWH, pareto_front, pareto_mask, recommend

@@ -212,3 +212,15 @@ def test_sensitivity_without_pair(runs_factory):
     per, tests, cv = S.sensitivity(runs, S.compare_mutants(runs, n_boot=20))
     assert per.empty and list(per.columns) == S.SENS_MUTANT_COLUMNS
     assert tests.iloc[-1].n == 0 and np.isnan(tests.iloc[-1].wilcoxon_p)
+
+
+def test_missing_original_or_partner_gives_note(runs_factory):
+    runs = runs_factory(modes=("single", "pair"), mutants={"epochs": [5.0]})
+    # pair-mode mutant trained beside a partner the original never had
+    runs.loc[(runs["mode"] == "pair") & (runs.hyperparameter != "none"), "partner"] = "elsewhere"
+    comp = S.compare_mutants(validate_runs(runs), n_boot=20)
+    pair = comp[comp["mode"] == "pair"]
+    assert pair.verdict.isna().all() and pair.note.str.contains("partner 'elsewhere'").all()
+    assert comp[comp["mode"] == "single"].verdict.notna().all()
+    no_orig = validate_runs(runs[runs.hyperparameter != "none"])
+    assert S.compare_mutants(no_orig, n_boot=20).note.str.startswith("no original run").all()
