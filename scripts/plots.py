@@ -11,4 +11,4 @@ sm = snakemake  # noqa: F821
 runs = load_runs(sm.input.runs)
 tables = read_tables({n: sm.input[n] for n in TABLE_NAMES if n in sm.input.keys()})
 write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES if n in sm.output.keys()})
-write_summary(runs, tables, sm.output.summary, alpha=sm.params.get("alpha", 0.05))
+write_summary(runs, tables, sm.output.summary, alpha=getattr(sm.params, "alpha", 0.05))
