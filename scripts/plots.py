@@ -1,0 +1,14 @@
+"""Snakemake script: the study's figures (PNG + SVG beside it) and the summary page."""
+import logging
+
+from greenhp.analysis import TABLE_NAMES, load_runs, read_tables
+from greenhp.analysis.plots import PLOT_NAMES, write_named
+from greenhp.analysis.summary import write_summary
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
+logging.captureWarnings(True)
+sm = snakemake  # noqa: F821
+runs = load_runs(sm.input.runs)
+tables = read_tables({n: sm.input[n] for n in TABLE_NAMES if n in sm.input.keys()})
+write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES if n in sm.output.keys()})
+write_summary(runs, tables, sm.output.summary, alpha=getattr(sm.params, "alpha", 0.05))

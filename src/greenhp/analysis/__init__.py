@@ -1,0 +1,68 @@
+"""Analysis of a hyperparameter-energy study: statistics, recommendations, plots, summary.
+
+``analyse(runs)`` returns every table the workflow writes to ``results/stats/<name>.tsv``
+(see TABLE_NAMES); write each with :func:`write_tables` (tab-separated, no index, header kept
+when empty).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+
+from .recommend import DEFAULT_CARBON_G_PER_KWH, DEFAULT_PRICE_PER_KWH, pareto_front, recommend
+from .stats import compare_mutants, correlations, sensitivity, win_tie_loss
+from .tables import REQUIRED_COLUMNS, load_runs, validate_runs
+
+TABLE_NAMES = ("correlations", "comparisons", "win_tie_loss", "sensitivity", "sensitivity_tests",
+               "variability", "recommendations", "pareto")
+
+__all__ = [
+    "TABLE_NAMES", "REQUIRED_COLUMNS", "analyse", "load_runs", "validate_runs", "write_tables",
+    "read_tables",
+    "correlations", "compare_mutants", "win_tie_loss", "sensitivity", "recommend", "pareto_front",
+]
+
+
+def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshold: float = 0.147,
+            n_boot: int = 1000, seed: int = 0,
+            carbon_g_per_kwh: float = DEFAULT_CARBON_G_PER_KWH,
+            price_per_kwh: float = DEFAULT_PRICE_PER_KWH, test: str = "welch",
+            ci: float = 0.95) -> dict[str, pd.DataFrame]:
+    """Run every analysis on a runs table (a DataFrame or a path to ``runs.tsv``).
+
+    Returns ``{name: DataFrame}`` for every name in TABLE_NAMES.
+    """
+    runs = load_runs(runs) if isinstance(runs, (str, Path)) else validate_runs(runs)
+    corr = correlations(runs, n_boot=n_boot, seed=seed, ci=ci)
+    comp = compare_mutants(runs, alpha=alpha, delta_threshold=delta_threshold, n_boot=n_boot,
+                           seed=seed, ci=ci, test=test)
+    per_mutant, tests, cv = sensitivity(runs, comp)
+    return {
+        "correlations": corr,
+        "comparisons": comp,
+        "win_tie_loss": win_tie_loss(comp),
+        "sensitivity": per_mutant,
+        "sensitivity_tests": tests,
+        "variability": cv,
+        "recommendations": recommend(comp, runs, alpha=alpha, carbon_g_per_kwh=carbon_g_per_kwh,
+                                     price_per_kwh=price_per_kwh),
+        "pareto": pareto_front(runs),
+    }
+
+
+def write_tables(tables: Mapping[str, pd.DataFrame], paths: Mapping[str, str | Path]) -> list[Path]:
+    """Write ``tables[name]`` to ``paths[name]`` (TSV, no index) for every name in ``paths``."""
+    written = []
+    for name, path in paths.items():
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tables[name].to_csv(path, sep="\t", index=False)
+        written.append(path)
+    return written
+
+
+def read_tables(paths: Mapping[str, str | Path]) -> dict[str, pd.DataFrame]:
+    """Read TSV tables written by write_tables back (empty cells as NaN)."""
+    return {name: pd.read_csv(path, sep="\t") for name, path in paths.items()}

@@ -1,0 +1,126 @@
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from greenhp.analysis import TABLE_NAMES, analyse, read_tables, write_tables
+from greenhp.analysis import plots
+from greenhp.analysis.summary import write_summary
+from greenhp.analysis.tables import validate_runs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _check(paths, n=2):
+    assert len(paths) == n
+    for p in paths:
+        assert p.is_file() and p.stat().st_size > 500, p
+    assert {p.suffix for p in paths} == {".png", ".svg"}
+
+
+def _degenerate(factory):
+    runs = factory(subjects=("only",), mutants={"lr": [0.1]}, reps=2)
+    runs["gpu_energy_j"] = np.nan
+    return validate_runs(runs)
+
+
+@pytest.fixture(scope="module")
+def normal():
+    from conftest import make_runs
+    runs = validate_runs(make_runs(subjects=("a", "b"), modes=("single", "pair"), estimated=True,
+                                   mutants={"epochs": [5.0, 15.0], "lr": [0.1]}, reps=3))
+    return runs, analyse(runs, n_boot=50)
+
+
+def test_make_all_normal_marks_estimates(tmp_path, normal):
+    runs, tables = normal
+    out = plots.make_all(runs, tables, tmp_path)
+    assert set(out) == set(plots.PLOT_NAMES)
+    for name, paths in out.items():
+        _check(paths)
+        assert paths[0].name == f"{name}.png"
+        svg = paths[1].read_text()
+        assert "no data" not in svg, name
+        assert "estimated: estimate_cpu_time" in svg, name
+
+
+def test_plots_degenerate_and_empty(tmp_path, runs_factory):
+    runs = _degenerate(runs_factory)
+    tables = analyse(runs, n_boot=20)
+    for name, paths in plots.make_all(runs, tables, tmp_path / "deg").items():
+        _check(paths)
+        assert "estimated" not in paths[1].read_text()
+    assert "no data" in (tmp_path / "deg" / "sensitivity.svg").read_text()
+    empty = {n: t.iloc[0:0] for n, t in tables.items()}
+    for name, paths in plots.make_all(runs.iloc[0:0], empty, tmp_path / "empty").items():
+        _check(paths)
+        assert "no data" in paths[1].read_text()
+
+
+def test_power_timeline(tmp_path):
+    assert plots.power_timeline(tmp_path / "absent.tsv", tmp_path / "t") == []
+    f = tmp_path / "timeline.tsv"
+    pd.DataFrame({"t_s": np.arange(0, 10, 0.1), "power_w": 300 + 10 * np.sin(np.arange(100))}).to_csv(
+        f, sep="\t", index=False)
+    _check(plots.power_timeline(f, tmp_path / "t.png"))
+
+
+def test_analyse_tables_and_empty_headers(tmp_path, runs_factory):
+    runs = runs_factory(mutants={"epochs": [15.0]})
+    tables = analyse(runs, n_boot=20)
+    assert tuple(tables) == TABLE_NAMES
+    assert tables["recommendations"].empty and tables["sensitivity"].empty
+    paths = {n: tmp_path / f"{n}.tsv" for n in TABLE_NAMES}
+    write_tables(tables, paths)
+    header = paths["recommendations"].read_text().splitlines()
+    assert len(header) == 1 and "cost_saving" in header[0]
+    back = read_tables(paths)
+    assert len(back["comparisons"]) == len(tables["comparisons"])
+
+
+def test_summary_answers_questions(tmp_path, normal):
+    runs, tables = normal
+    text = write_summary(runs, tables, tmp_path / "s.rst").read_text()
+    assert "1. Which hyperparameters" in text and "**epochs**: very strong positive" in text
+    assert "epochs 10 -> 5 saves" in text
+    assert "significantly larger in pair mode" in text
+    assert "estimate_cpu_time" in text and "ESTIMATE" in text
+
+
+class _NL(dict):
+    """Minimal stand-in for snakemake's Namedlist: attribute and key access, [0]."""
+    def __getattr__(self, k):
+        try:
+            return self[k]
+        except KeyError as exc:
+            raise AttributeError(k) from exc
+
+    def __getitem__(self, k):
+        return list(self.values())[k] if isinstance(k, int) else dict.__getitem__(self, k)
+
+
+def test_thin_scripts_run(tmp_path, runs_factory):
+    runs_path = tmp_path / "runs.tsv"
+    runs_factory(modes=("single", "pair"), mutants={"epochs": [5.0]}, reps=3).to_csv(
+        runs_path, sep="\t", index=False)
+    params = _NL(alpha=0.05, delta_threshold=0.147, n_boot=30, seed=0, carbon_g_per_kwh=400.0,
+                 price_per_kwh=0.3)
+    stats_out = _NL({n: str(tmp_path / "stats" / f"{n}.tsv") for n in TABLE_NAMES})
+    sm = type("SM", (), dict(input=_NL(runs=str(runs_path)), output=stats_out, params=params,
+                             log=_NL(l=str(tmp_path / "stats.log"))))
+    runpy.run_path(str(ROOT / "scripts" / "stats.py"), init_globals={"snakemake": sm})
+    assert all(Path(p).is_file() for p in stats_out.values())
+    plot_out = _NL({n: str(tmp_path / "plots" / f"{n}.png") for n in plots.PLOT_NAMES},
+                   summary=str(tmp_path / "plots" / "summary.rst"))
+    sm.input, sm.output, sm.log = _NL(runs=str(runs_path), **stats_out), plot_out, _NL(l=str(tmp_path / "p.log"))
+    runpy.run_path(str(ROOT / "scripts" / "plots.py"), init_globals={"snakemake": sm})
+    for n in plots.PLOT_NAMES:
+        assert (tmp_path / "plots" / f"{n}.svg").stat().st_size > 500
+    assert "summary" in (tmp_path / "plots" / "summary.rst").read_text()
+    sm.input = _NL(runs=str(runs_path), comparisons=stats_out["comparisons"])
+    sm.output, sm.log = _NL(r=str(tmp_path / "recommendations.tsv")), _NL(l=str(tmp_path / "r.log"))
+    runpy.run_path(str(ROOT / "scripts" / "recommend.py"), init_globals={"snakemake": sm})
+    rec = pd.read_csv(tmp_path / "recommendations.tsv", sep="\t")
+    assert list(rec.mutant_id) == ["digits_cnn__epochs__x5"] * 2
