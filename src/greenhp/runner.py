@@ -44,7 +44,7 @@ class RunSpec:
     repetition: int
     seed: int
     device: str = "auto"
-    threads: int = 0
+    threads: int = 1  # torch threads per training process
     data: dict[str, Any] = field(default_factory=dict)
     max_steps: int | None = None
     timeout_s: float | None = None
@@ -149,7 +149,7 @@ def execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str]) -> dict:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     pair = spec.mode == "pair"
     members = [("main", spec.mutant)] + ([("partner", spec.partner)] if pair else [])
-    threads = spec.threads if not pair else max(1, spec.threads // 2)
+    threads = spec.threads
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with tempfile.TemporaryDirectory(prefix="greenhp-run-") as tmp:
         children = []
@@ -237,6 +237,13 @@ def build_record(spec: RunSpec, main: dict, energy: dict, start_unix: float, dur
     return record
 
 
+def torch_threads(params: dict, job_cores: int) -> int:
+    """Threads per training process: the configured number, else the job's cores (shared in a pair)."""
+    if params.get("torch_threads"):
+        return int(params["torch_threads"])
+    return max(1, int(job_cores) // 2) if params["mode"] == "pair" else max(1, int(job_cores))
+
+
 def run_from_params(params: dict, out_path: str, logs: dict[str, str], threads: int) -> dict:
     """Entry point for the training rules: ``params`` as built by workflow/rules/common.smk."""
     spec = RunSpec(
@@ -246,7 +253,7 @@ def run_from_params(params: dict, out_path: str, logs: dict[str, str], threads: 
         repetition=int(params["repetition"]),
         seed=int(params["seed"]),
         device=params.get("device", "auto"),
-        threads=int(threads),
+        threads=torch_threads(params, threads),
         data=params.get("data") or {},
         max_steps=params.get("max_steps"),
         timeout_s=params.get("timeout_s"),

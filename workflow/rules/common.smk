@@ -3,6 +3,7 @@
 
 import sys
 
+from greenhp.runner import run_from_params
 from greenhp.study import StudyError, detect_gpus, load_study
 
 try:
@@ -28,7 +29,8 @@ wildcard_constraints:
 
 
 def train_threads():
-    return config["train"]["threads"] or workflow.cores
+    """Each measured job reserves every core Snakemake was given: measured runs never overlap."""
+    return workflow.cores
 
 
 def run_params(mode):
@@ -45,6 +47,7 @@ def run_params(mode):
             "repetition": rep,
             "seed": int(config["seed"]) + rep,
             "device": config["device"],
+            "torch_threads": config["train"]["torch_threads"],
             "data": config["data"],
             "max_steps": config["train"]["max_steps"],
             "timeout_s": config["train"]["timeout_s"],

@@ -1,4 +1,0 @@
-# Rule train_single / train_pair: run one measured training (see greenhp.runner).
-from greenhp.runner import run_from_params
-
-run_from_params(snakemake.params.spec, snakemake.output[0], dict(snakemake.log.items()), snakemake.threads)
