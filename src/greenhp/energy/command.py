@@ -99,7 +99,7 @@ def measure_command(argv: Sequence[str], out_path: str | os.PathLike, cfg: Energ
     res = mon.end(cpu_seconds={"main": cpu_s})
     mon.close()
     record.update({"returncode": rc, "cpu_seconds": cpu_s, "energy": res})
-    if tl is not None:
+    if tl is not None and tl.exists():
         record["timeline"] = str(tl)
     write_json_atomic(out_path, _sanitize(record))
     return rc

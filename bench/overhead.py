@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Wrapper overhead: the same CPU training workload (small torch MLP) run plain and under
+measure_command, alternating, several times; prints the median wall-time ratio (target <= 1.02).
+
+    PYTHONPATH=src python bench/overhead.py [--seconds 20] [--repeats 3] [--config energy.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+
+from greenhp.energy import EnergyConfig, measure_command  # noqa: E402
+
+WORKLOAD = r"""
+import sys, torch
+torch.manual_seed(0)
+iters = int(sys.argv[1]); device = sys.argv[2] if len(sys.argv) > 2 else "cpu"
+m = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
+                        torch.nn.ReLU(), torch.nn.Linear(512, 10)).to(device)
+opt = torch.optim.SGD(m.parameters(), lr=0.01)
+x = torch.randn(256, 256, device=device); y = torch.randint(0, 10, (256,), device=device)
+for _ in range(iters):
+    opt.zero_grad(); loss = torch.nn.functional.cross_entropy(m(x), y); loss.backward(); opt.step()
+if device != "cpu": torch.cuda.synchronize()
+print(float(loss.detach()))
+"""
+
+
+def argv_for(iters: int, device: str = "cpu") -> list[str]:
+    return [sys.executable, "-c", WORKLOAD, str(iters), device]
+
+
+def calibrate(seconds: float, device: str = "cpu") -> int:
+    """Iterations that take about ``seconds`` (start-up time measured and excluded)."""
+    t0 = time.perf_counter()
+    subprocess.run(argv_for(1, device), check=True, capture_output=True)
+    startup = time.perf_counter() - t0
+    n = 200
+    while True:
+        t0 = time.perf_counter()
+        subprocess.run(argv_for(n, device), check=True, capture_output=True)
+        dt = time.perf_counter() - t0 - startup
+        if dt > 1.0:
+            return max(1, int(n * (seconds - startup) / dt))
+        n *= 4
+
+
+def run_pairs(iters: int, repeats: int, cfg: EnergyConfig, device: str = "cpu", gpu_index=None):
+    plain, wrapped = [], []
+    with tempfile.TemporaryDirectory() as d:
+        for k in range(repeats):
+            order = ("plain", "wrapped") if k % 2 == 0 else ("wrapped", "plain")   # alternate
+            for what in order:
+                t0 = time.perf_counter()
+                if what == "plain":
+                    rc = subprocess.run(argv_for(iters, device), stdout=subprocess.DEVNULL).returncode
+                else:
+                    out = os.path.join(d, f"run{k}.json")
+                    with open(os.devnull, "w") as devnull:
+                        so = os.dup(1)
+                        os.dup2(devnull.fileno(), 1)
+                        try:
+                            rc = measure_command(argv_for(iters, device), out, cfg, gpu_index=gpu_index)
+                        finally:
+                            os.dup2(so, 1)
+                            os.close(so)
+                dt = time.perf_counter() - t0
+                if rc != 0:
+                    raise SystemExit(f"workload failed ({what}, rc={rc})")
+                (plain if what == "plain" else wrapped).append(dt)
+    return plain, wrapped
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=20.0, help="target duration of one run (default 20)")
+    ap.add_argument("--repeats", type=int, default=3, help="plain/wrapped pairs (default 3)")
+    ap.add_argument("--config", help="energy config YAML (default: EnergyConfig defaults)")
+    a = ap.parse_args(argv)
+    if a.config:
+        from greenhp.energy.cli import load_config
+        cfg = load_config(a.config)
+    else:
+        cfg = EnergyConfig()
+    iters = calibrate(a.seconds)
+    print(f"workload: torch MLP, {iters} iterations (~{a.seconds:g} s), {a.repeats} alternating pairs, "
+          f"cpus={os.cpu_count()}, config gpu_meter={cfg.gpu_meter} cpu_meter={cfg.cpu_meter} "
+          f"sample_hz={cfg.sample_hz:g}", flush=True)
+    plain, wrapped = run_pairs(iters, a.repeats, cfg)
+    ratios = [w / p for p, w in zip(plain, wrapped)]
+    print("| run | plain s | wrapped s | ratio |")
+    print("|---|---|---|---|")
+    for i, (p, w, r) in enumerate(zip(plain, wrapped, ratios)):
+        print(f"| {i} | {p:.2f} | {w:.2f} | {r:.4f} |")
+    med = statistics.median(wrapped) / statistics.median(plain)
+    print(f"median plain {statistics.median(plain):.2f} s, median wrapped {statistics.median(wrapped):.2f} s, "
+          f"ratio of medians {med:.4f}, median of pair ratios {statistics.median(ratios):.4f} "
+          f"(target <= 1.02): {'OK' if med <= 1.02 else 'OVER'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
