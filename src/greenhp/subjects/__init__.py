@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from greenhp.subjects.base import HYPERPARAMETERS, Subject
 from greenhp.subjects.digits import DIGITS_CNN, DIGITS_MLP
+from greenhp.subjects.forward_forward import MNIST_FF
+from greenhp.subjects.hrnet18 import HRNET18_REID
 from greenhp.subjects.mnist_cnn import MNIST_CNN
+from greenhp.subjects.resnet20 import RESNET20
+from greenhp.subjects.siamese import SIAMESE
 
-REGISTRY: dict[str, Subject] = {s.name: s for s in (DIGITS_CNN, DIGITS_MLP, MNIST_CNN)}
+REGISTRY: dict[str, Subject] = {
+    s.name: s for s in (DIGITS_CNN, DIGITS_MLP, MNIST_CNN, MNIST_FF, SIAMESE, RESNET20, HRNET18_REID)
+}
 
 
 def get_subject(name: str) -> Subject:

@@ -21,7 +21,7 @@ SIZES = {
     "cifar10": {"full": (5000, 1000), "smoke": (256, 128)},
 }
 # Market-1501-like: identities in train / test, images per identity, cameras.
-MARKET = {"full": dict(train_ids=64, test_ids=32, per_id=6, cams=6), "smoke": dict(train_ids=16, test_ids=8, per_id=4, cams=2)}
+MARKET = {"full": dict(train_ids=64, test_ids=32, per_id=6, cams=6), "smoke": dict(train_ids=16, test_ids=4, per_id=4, cams=2)}
 
 
 def _class_images(n: int, shape: tuple[int, ...], classes: int, seed: int, train: bool) -> tuple[np.ndarray, np.ndarray]:
