@@ -26,4 +26,18 @@ def get_subject(name: str) -> Subject:
         raise KeyError(f"unknown subject {name!r}; known subjects: {', '.join(sorted(REGISTRY))}") from None
 
 
-__all__ = ["HYPERPARAMETERS", "REGISTRY", "Subject", "get_subject"]
+def resolve(name: str, sconf: dict | None = None) -> Subject:
+    """The subject a study calls ``name``: imported from ``sconf["module"]`` when given, else registered.
+
+    ``sconf`` is the study config's ``subjects.<name>`` mapping (or None). A user-defined subject keeps
+    its own ``Subject.name`` for logs; the study refers to it by ``name``.
+    """
+    module = (sconf or {}).get("module")
+    if module:
+        from greenhp.subjects.external import load_subject
+
+        return load_subject(module)
+    return get_subject(name)
+
+
+__all__ = ["HYPERPARAMETERS", "REGISTRY", "Subject", "get_subject", "resolve"]
