@@ -130,6 +130,10 @@ class ReIDImages:
         return (self.transform(img) if self.transform else img), pid, cam
 
 
+def _standin_person(key):
+    return standin.person_image(*key)
+
+
 def _open_rgb(path):
     from PIL import Image
 
@@ -169,7 +173,7 @@ def market1501(data: dict[str, Any], train_transform=None, test_transform=None):
     """
     if source(data) == "standin":
         splits = standin.market_records(scale(data))
-        loader = lambda key: standin.person_image(*key)  # noqa: E731 - a stand-in key is (index, pid, cam)
+        loader = _standin_person  # a stand-in key is (index, pid, cam)
         keyed = {s: [((key, pid, cam), pid, cam) for key, pid, cam in recs] for s, recs in splits.items()}
         train, k = relabel(keyed["train"])
         return (
