@@ -1,5 +1,4 @@
 import copy
-import os
 import sys
 from pathlib import Path
 
@@ -18,14 +17,3 @@ def default_config() -> dict:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
     return copy.deepcopy(config)
-
-
-def snakemake_cmd() -> list[str]:
-    exe = Path(sys.executable).parent / "snakemake"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "snakemake"]
-
-
-def subprocess_env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return env

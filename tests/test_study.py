@@ -4,7 +4,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT, snakemake_cmd, subprocess_env
+from testutil import ROOT, snakemake_cmd, subprocess_env
 from greenhp.study import StudyError, load_study
 
 

@@ -52,6 +52,7 @@ class RunSpec:
     energy: dict[str, Any] = field(default_factory=dict)
     carbon_g_per_kwh: float | None = None
     gpu_index: int | None = None
+    modules: dict[str, str] = field(default_factory=dict)  # user-defined subjects: name -> "module:ATTR"
 
     @property
     def run_id(self) -> str:
@@ -76,6 +77,7 @@ class Child:
 def child_request(spec: RunSpec, mutant: Mutant, threads: int) -> dict:
     return {
         "subject": mutant.subject,
+        "module": spec.modules.get(mutant.subject),
         "mutant_id": mutant.mutant_id,
         "hp": mutant.hp,
         "seed": spec.seed,
@@ -259,5 +261,6 @@ def run_from_params(params: dict, out_path: str, logs: dict[str, str], threads: 
         timeout_s=params.get("timeout_s"),
         energy=params.get("energy") or {},
         carbon_g_per_kwh=params.get("carbon_g_per_kwh"),
+        modules=params.get("modules") or {},
     )
     return execute(spec, out_path, logs)

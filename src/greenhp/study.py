@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from greenhp.mutation import OPERATORS, Mutant, MutationError, build_mutants, read_tsv
-from greenhp.subjects import HYPERPARAMETERS, REGISTRY
+from greenhp.subjects import HYPERPARAMETERS, REGISTRY, Subject, resolve
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # ids become paths and argv: no shell or path tricks
 
@@ -64,11 +64,25 @@ class Study:
         return jobs
 
 
+def study_subject(config: dict, name: str) -> Subject:
+    """The subject the study calls ``name`` (registered, or user-defined via ``subjects.<name>.module``)."""
+    sconf = config["subjects"].get(name) or {}
+    if not sconf.get("module") and name not in REGISTRY:
+        raise StudyError(
+            f"subjects: unknown subject {name!r}; known subjects: {', '.join(sorted(REGISTRY))} "
+            "(or give subjects.<name>.module: 'package.module:ATTR' for your own)"
+        )
+    try:
+        return resolve(name, sconf)
+    except Exception as err:  # import errors of a user's module, wrong object type, ...
+        raise StudyError(f"subjects.{name}.module: {err}") from None
+
+
 def subject_defaults(config: dict) -> dict[str, dict[str, int | float]]:
     """Each configured subject's original hyperparameters: the subject's defaults, then the config's overrides."""
     out = {}
     for name, sconf in config["subjects"].items():
-        base = dict(REGISTRY[name].defaults)
+        base = dict(study_subject(config, name).defaults)
         for hp, value in ((sconf or {}).get("defaults") or {}).items():
             if hp not in base:
                 raise StudyError(f"subjects.{name}.defaults.{hp}: not a hyperparameter of {name}; allowed: {', '.join(base)}")
@@ -86,15 +100,16 @@ def check_config(config: dict) -> None:
     if not isinstance(subjects, dict) or not subjects:
         raise StudyError("subjects: expected a mapping of at least one subject; known subjects: " + ", ".join(sorted(REGISTRY)))
     for name, sconf in subjects.items():
-        if name not in REGISTRY:
-            raise StudyError(f"subjects: unknown subject {name!r}; known subjects: {', '.join(sorted(REGISTRY))}")
+        if not SAFE_NAME.match(str(name)) or "." in str(name):
+            raise StudyError(f"subjects: name {name!r} may hold only letters, digits, _ and -")
+        defaults = study_subject(config, name).defaults
         hps = (sconf or {}).get("hyperparameters") or {}
         names = hps if isinstance(hps, list) else list(hps)
         for hp in names:
-            if hp not in REGISTRY[name].defaults:
+            if hp not in defaults:
                 raise StudyError(
                     f"subjects.{name}.hyperparameters: {hp!r} is not a hyperparameter of {name}; "
-                    f"allowed: {', '.join(REGISTRY[name].defaults)}"
+                    f"allowed: {', '.join(defaults)}"
                 )
     for subject, partners in (config.get("pairs") or {}).items():
         if subject not in subjects:
@@ -120,7 +135,7 @@ def check_mutants(mutants: list[Mutant], config: dict) -> None:
         seen.add(m.mutant_id)
         if m.subject not in subjects:
             raise StudyError(f"{where}: subject {m.subject!r} is not in this study; subjects: {', '.join(subjects)}")
-        allowed = REGISTRY[m.subject].defaults
+        allowed = study_subject(config, m.subject).defaults
         for hp in m.hp:
             if hp not in allowed:
                 raise StudyError(f"{where}: hp_{hp} is not a hyperparameter of {m.subject}; allowed: {', '.join(allowed)}")

@@ -16,7 +16,7 @@ import time
 import traceback
 
 from greenhp.atomic import write_json
-from greenhp.subjects import get_subject
+from greenhp.subjects import resolve
 from greenhp.subjects.base import DataMissing, Diverged, RunContext
 
 
@@ -36,7 +36,7 @@ def train(request: dict) -> dict:
     threads = int(request.get("threads") or 0)
     if threads > 0:
         torch.set_num_threads(threads)
-    subject = get_subject(request["subject"])
+    subject = resolve(request["subject"], {"module": request.get("module")})
     device = resolve_device(request.get("device", "auto"))
     ctx = RunContext(
         device=device,

@@ -11,6 +11,7 @@ try:
 except StudyError as err:
     sys.exit(f"greenhp: configuration rejected: {err}")
 
+SUBJECT_MODULES = {name: s["module"] for name, s in config["subjects"].items() if s and s.get("module")}
 SINGLE_JOBS = STUDY.single_jobs()
 PAIR_JOBS = STUDY.pair_jobs()
 SINGLE_RECORDS = [f"results/runs/single/{j.mutant_id}/rep{j.repetition}.json" for j in SINGLE_JOBS]
@@ -53,6 +54,7 @@ def run_params(mode):
             "timeout_s": config["train"]["timeout_s"],
             "energy": config.get("energy") or {},
             "carbon_g_per_kwh": config["carbon"]["intensity_g_per_kwh"],
+            "modules": SUBJECT_MODULES,
         }
 
     return params
