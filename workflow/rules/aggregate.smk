@@ -10,5 +10,7 @@ rule aggregate:
         ),
     log:
         "logs/aggregate.log",
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../../scripts/aggregate.py"

@@ -35,6 +35,8 @@ rule stats:
         **config["analysis"],
         carbon_g_per_kwh=config["carbon"]["intensity_g_per_kwh"],
         price_per_kwh=config["carbon"]["price_per_kwh"],
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../../scripts/stats.py"
 
@@ -57,5 +59,7 @@ rule plots:
         summary=report("results/summary.rst", caption="../report/summary.rst", category="0. Summary"),
     log:
         "logs/plots.log",
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../../scripts/plots.py"

@@ -9,5 +9,7 @@ rule mutants:
         "logs/mutants.log",
     params:
         table=lambda wildcards: STUDY.mutants,
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../../scripts/mutants.py"
