@@ -90,3 +90,12 @@ def test_user_mutant_table_checked(tmp_path, default_config):
         path.write_text("\n".join(rows) + ("\n" if rows else ""))
         with pytest.raises(StudyError, match=message):
             load_study(dict(default_config, mutants_table=str(path)))
+
+
+def test_paper_study_dry_run_counts(tmp_path):
+    """studies/paper.yaml: 5 subjects x (1 + 3 hyperparameters x 5 mutants) x 5 repetitions, alone and in pairs."""
+    counts = job_counts(["--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+                         "--configfile", str(ROOT / "studies/paper.yaml")])
+    assert counts["train_single"] == 5 * (1 + 3 * 5) * 5 == 400
+    assert counts["train_pair"] == 400
+    assert not (tmp_path / "data").exists()  # planning touched no data set (download is off)

@@ -9,6 +9,7 @@ hyperparameter mismatch is a bug in the subject and fails the job loudly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -26,9 +27,12 @@ from typing import Any
 from greenhp import __version__
 from greenhp.atomic import write_json
 from greenhp.energy import EnergyConfig, EnergyMonitor
+from greenhp.energy.slots import acquire_gpu
 from greenhp.mutation import Mutant
+from greenhp.study import detect_gpus
 
 RECORD_SCHEMA_VERSION = 1
+GPU_LOCK_DIR = os.environ.get("GREENHP_GPU_LOCK_DIR", "/tmp/greenhp-gpu-locks")  # shared by all studies on this host
 
 
 class HyperparameterMismatch(RuntimeError):
@@ -149,17 +153,44 @@ def execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str]) -> dict:
     """
     for path in logs.values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with gpu_slot(spec, env) as gpu_index:
+        return _execute(spec, out_path, logs, env, gpu_index)
+
+
+def gpu_slot(spec: RunSpec, env: dict[str, str]):
+    """An exclusive GPU for this run when it trains on one (lock per GPU index; see energy.slots).
+
+    Yields the NVML index of the GPU to measure, or None on CPU. Where a scheduler already set
+    CUDA_VISIBLE_DEVICES (SLURM), that choice is kept and no lock is taken.
+    """
+    n_gpus = detect_gpus() if spec.device in ("auto", "cuda") else 0
+    if n_gpus == 0:
+        return contextlib.nullcontext(spec.gpu_index)
+
+    @contextlib.contextmanager
+    def slot():
+        with acquire_gpu(n_gpus, GPU_LOCK_DIR, environ=env) as s:
+            if s.index is not None:
+                yield s.index
+            else:  # chosen by the scheduler: measure the first visible device if it is a plain index
+                first = (s.cuda_visible_devices or "").split(",")[0].strip()
+                yield int(first) if first.isdigit() else spec.gpu_index
+
+    return slot()
+
+
+def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dict[str, str], gpu_index: int | None) -> dict:
     pair = spec.mode == "pair"
     members = [("main", spec.mutant)] + ([("partner", spec.partner)] if pair else [])
     threads = spec.threads
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
     with tempfile.TemporaryDirectory(prefix="greenhp-run-") as tmp:
         children = []
         for label, mutant in members:
             child = Child(label, mutant, f"{tmp}/{label}.request.json", f"{tmp}/{label}.result.json", logs[label])
             write_json(child.request_path, child_request(spec, mutant, threads))
             children.append(child)
-        monitor = EnergyMonitor(EnergyConfig.from_dict(spec.energy), gpu_index=spec.gpu_index,
+        monitor = EnergyMonitor(EnergyConfig.from_dict(spec.energy), gpu_index=gpu_index,
                                 timeline_path=str(Path(out_path).with_suffix(".timeline.tsv")) if spec.energy.get("timeline") else None)
         monitor.begin()
         start_unix, start = time.time(), time.monotonic()

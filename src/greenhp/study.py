@@ -15,6 +15,7 @@ from typing import Any
 from greenhp.mutation import OPERATORS, Mutant, MutationError, build_mutants, read_tsv
 from greenhp.subjects import HYPERPARAMETERS, REGISTRY, Subject, resolve
 
+SCHEMA_DIR = Path(__file__).parent / "schemas"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # ids become paths and argv: no shell or path tricks
 
 

@@ -12,7 +12,7 @@ import fcntl
 import os
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, MutableMapping
 
 
 @dataclass
@@ -26,12 +26,17 @@ class GpuSlot:
 
 @contextlib.contextmanager
 def acquire_gpu(n_gpus: int, lock_dir: str | os.PathLike, timeout_s: float | None = None,
-                poll_s: float = 0.1) -> Iterator[GpuSlot]:
+                poll_s: float = 0.1, environ: MutableMapping[str, str] | None = None) -> Iterator[GpuSlot]:
     """Lock a free GPU index in ``range(n_gpus)`` and set CUDA_VISIBLE_DEVICES for children.
 
-    Blocks until one is free (or raises TimeoutError after ``timeout_s``).
+    Blocks until one is free (or raises TimeoutError after ``timeout_s``). ``environ`` is the
+    environment the children will get (default: this process's ``os.environ``); pass a copy when
+    several jobs run as threads of one process (Snakemake ``run:`` rules), so they cannot see or
+    overwrite each other's CUDA_VISIBLE_DEVICES.
     """
-    existing = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if environ is None:
+        environ = os.environ
+    existing = environ.get("CUDA_VISIBLE_DEVICES")
     if existing is not None and existing.strip() != "":
         yield GpuSlot(index=None, cuda_visible_devices=existing, lock_path=None, locked=False)
         return
@@ -58,15 +63,15 @@ def acquire_gpu(n_gpus: int, lock_dir: str | os.PathLike, timeout_s: float | Non
             if timeout_s is not None and time.monotonic() - t0 >= timeout_s:
                 raise TimeoutError(f"no free GPU slot among {n_gpus} in {lock_dir} after {timeout_s:g} s")
             time.sleep(poll_s)
-    old = os.environ.get("CUDA_VISIBLE_DEVICES")
-    os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
+    old = environ.get("CUDA_VISIBLE_DEVICES")
+    environ["CUDA_VISIBLE_DEVICES"] = str(index)
     try:
         yield GpuSlot(index=index, cuda_visible_devices=str(index), lock_path=path, locked=True,
                       waited_s=time.monotonic() - t0)
     finally:
         if old is None:
-            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+            environ.pop("CUDA_VISIBLE_DEVICES", None)
         else:
-            os.environ["CUDA_VISIBLE_DEVICES"] = old
+            environ["CUDA_VISIBLE_DEVICES"] = old
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

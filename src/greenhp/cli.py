@@ -1,0 +1,59 @@
+"""The ``greenhp`` command.
+
+    greenhp measure --out run.json [--config energy.yaml] [--gpu-index N] -- <command ...>
+        measure any command's GPU/CPU/DRAM energy the way the workflow does (see greenhp.energy)
+    greenhp plan [--configfile config.yaml]
+        check a study configuration and print its configurations and job counts
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+
+def plan(argv: Sequence[str]) -> int:
+    import argparse
+
+    import yaml
+
+    from greenhp.study import StudyError, describe, load_study
+
+    parser = argparse.ArgumentParser(prog="greenhp plan", description="Check a study config and count its jobs.")
+    parser.add_argument("--configfile", default="config.yaml")
+    args = parser.parse_args(argv)
+    try:
+        with open(args.configfile) as fh:
+            config = yaml.safe_load(fh)
+        from snakemake.utils import validate
+
+        from greenhp.study import SCHEMA_DIR
+
+        validate(config, str(SCHEMA_DIR / "config.schema.yaml"))
+        study = load_study(config)
+    except (OSError, StudyError) as err:
+        print(f"greenhp plan: {err}", file=sys.stderr)
+        return 2
+    for key, value in describe(study).items():
+        print(f"{key}\t{value}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "measure":
+        from greenhp.energy.cli import main as measure_main
+
+        return measure_main(rest)
+    if command == "plan":
+        return plan(rest)
+    print(f"greenhp: unknown command {command!r}; commands: measure, plan", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
