@@ -13,7 +13,7 @@ fi
 export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,power.limit,persistence_mode --format=csv | tee "$OUT/gpu.txt"
 echo "== gpu_check"; timeout -k 5 ${GPU_CHECK_S:-270} python3 bench/gpu_check.py --out "$OUT/gpu_check.md" ${GPU_CHECK_ARGS:-} 2>&1 | tee "$OUT/gpu_check.log"
-echo "== subjects_gpu"; timeout -k 5 ${SUBJECTS_S:-150} python3 bench/subjects_gpu.py 2>&1 | tee "$OUT/subjects_gpu.md"
+[ -n "${SKIP_SUBJECTS:-}" ] || echo "== subjects_gpu"; [ -n "${SKIP_SUBJECTS:-}" ] || timeout -k 5 ${SUBJECTS_S:-150} python3 bench/subjects_gpu.py 2>&1 | tee "$OUT/subjects_gpu.md"
 echo "== gpu study"; rm -rf /tmp/gs; mkdir -p /tmp/gs
 timeout -k 5 ${STUDY_S:-110} snakemake --snakefile "$PWD/Snakefile" --directory /tmp/gs --configfile "$PWD/bench/gpu_study.yaml" \
   --cores 4 --resources gpu=1 2>&1 | tail -25 | tee "$OUT/gpu_study.log"

@@ -27,15 +27,23 @@ sys.path.insert(0, HERE)
 from greenhp.energy import EnergyConfig, EnergyMonitor, measure_command  # noqa: E402
 
 TRAIN = r"""
-import sys, torch
+import sys, time, torch
 iters, width = int(sys.argv[1]), int(sys.argv[2])
 torch.manual_seed(0)
 dev = "cuda"
 m = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(4)]).to(dev, torch.bfloat16)
 opt = torch.optim.SGD(m.parameters(), lr=1e-4)
 x = torch.randn(4096, width, device=dev, dtype=torch.bfloat16)
-for _ in range(iters):
+def step():
     opt.zero_grad(); loss = m(x).float().pow(2).mean(); loss.backward(); opt.step()
+if iters == 0:  # calibration: seconds per iteration, timed inside one process after a warm-up
+    for _ in range(10): step()
+    torch.cuda.synchronize(); t0 = time.perf_counter()
+    for _ in range(50): step()
+    torch.cuda.synchronize(); print((time.perf_counter() - t0) / 50)
+    sys.exit(0)
+for _ in range(iters):
+    step()
 torch.cuda.synchronize()
 """
 
@@ -61,6 +69,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="gpu_check.md", help="where to write the Markdown table")
     ap.add_argument("--quick", action="store_true", help="short smoke run (numbers not meaningful)")
     ap.add_argument("--gpu-index", type=int, default=0)
+    ap.add_argument("--sections", default="steady,square,idle,pair,overhead",
+                    help="comma-separated subset of steady,square,idle,pair,overhead (overhead needs pair)")
     a = ap.parse_args(argv)
     q = a.quick
     T_STEADY, T_SQUARE, T_IDLE, T_SETTLE = (3, 2, 1, 5) if q else (10, 8, 5, 30)
@@ -99,58 +109,81 @@ def main(argv=None) -> int:
         return EnergyMonitor(EnergyConfig(**c), gpu_index=a.gpu_index, sync=sync)
 
     busy(1.0)   # warm-up
+    sections = set(a.sections.split(","))
 
     # 1. steady load
+    if "steady" in sections:
+        steady(monitor, busy, T_STEADY)
+    if "square" in sections:
+        square(monitor, busy, T_SQUARE)
+    if "idle" in sections:
+        idle_check(monitor, busy, T_IDLE, T_SETTLE)
+    if "pair" in sections:
+        pair_and_overhead(monitor, a, T_TRAIN, T_IDLE, T_SETTLE, OVH_REPEATS, "overhead" in sections)
+    total = time.monotonic() - t_all
+    lines = [f"GPU check on {info['name']} (driver {info['driver']}, power limit {info['power_limit_w']} W)"
+             f"{' --quick' if q else ''}, sections {a.sections}, total {total:.0f} s", "",
+             "| check | result | target | pass |", "|---|---|---|---|"]
+    lines += [f"| {c} | {r_} | {t} | {o} |" for c, r_, t, o in ROWS]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(a.out, "w") as f:
+        f.write(text)
+    return 0
+
+
+def steady(monitor, busy, seconds):
     mon = monitor()
     mon.begin()
-    busy(T_STEADY)
+    busy(seconds)
     r = mon.end()
     g = r["gpu"]
     d = g.get("disagreement_pct")
-    row(f"steady bf16 matmul {T_STEADY} s", f"{g['method']} {fmt(g['energy_j'])} J, integral "
+    row(f"steady bf16 matmul {seconds} s", f"{g['method']} {fmt(g['energy_j'])} J, integral "
         f"{fmt(g.get('power_integral_j'))} J, {fmt(g.get('mean_power_w'))} W, diff {fmt(d, '+.2f')} %, "
         f"{g.get('counter_updates')} counter updates, flags {g.get('flags')}",
         "abs diff <= 2 %", "PASS" if d is not None and abs(d) <= 2 else "FAIL")
 
-    # 2. square waves
+
+def square(monitor, busy, seconds):
     for ms in (50, 100, 200):
         mon = monitor()
         mon.begin()
-        end = time.perf_counter() + T_SQUARE
+        end = time.perf_counter() + seconds
         while time.perf_counter() < end:
             busy(ms / 1000)
             time.sleep(ms / 1000)
         r = mon.end()
         g = r["gpu"]
-        row(f"square {ms}/{ms} ms busy/idle {T_SQUARE} s",
+        row(f"square {ms}/{ms} ms busy/idle {seconds} s",
             f"counter {fmt(g['energy_j'])} J, sampler integral {fmt(g.get('power_integral_j'))} J "
             f"({g.get('samples')} samples at 20 Hz), diff {fmt(g.get('disagreement_pct'), '+.2f')} %",
             "reference: +1.5/-0.7/+1.3 %", "")
 
-    # 3. settle + idle right after a load
+
+def idle_check(monitor, busy, t_idle, t_settle):
     busy(3.0)
-    mon = monitor(idle_seconds=T_IDLE, settle_timeout_s=T_SETTLE, settle_tolerance_w=5.0)
+    mon = monitor(idle_seconds=t_idle, settle_timeout_s=t_settle, settle_tolerance_w=5.0)
     idle = mon.prepare()
     row("settle after 3 s load, then idle window",
         f"settled={idle.get('settled')} in {fmt(idle.get('settle_s'))} s at {fmt(idle.get('settle_power_w'))} W; "
-        f"idle {fmt(idle.get('gpu_w'))} W over {T_IDLE} s ({idle.get('gpu_method')})",
-        f"settle within {T_SETTLE} s", "PASS" if idle.get("settled") else "WARN")
+        f"idle {fmt(idle.get('gpu_w'))} W over {t_idle} s ({idle.get('gpu_method')})",
+        f"settle within {t_settle} s", "PASS" if idle.get("settled") else "WARN")
 
-    # 4. pair: two training processes alone and together
+
+def pair_and_overhead(monitor, a, t_train, t_idle, t_settle, ovh_repeats, with_overhead):
     from overhead import run_pairs  # noqa: E402
     t_iter = {}
     for w in (4096, 2048):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", TRAIN, "20", str(w)], check=True)
-        t1 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", TRAIN, "220", str(w)], check=True)
-        per = max(1e-4, ((time.perf_counter() - t1) - (t1 - t0)) / 200)
-        t_iter[w] = max(20, int(T_TRAIN / per))
+        out = subprocess.run([sys.executable, "-c", TRAIN, "0", str(w)], check=True, capture_output=True, text=True)
+        per = float(out.stdout.strip().splitlines()[-1])
+        t_iter[w] = max(20, int(t_train / per))
+        print(f"  calibration: width {w}: {per * 1000:.2f} ms/iteration -> {t_iter[w]} iterations", flush=True)
     jobs = {"A": [sys.executable, "-c", TRAIN, str(t_iter[4096]), "4096"],
             "B": [sys.executable, "-c", TRAIN, str(t_iter[2048]), "2048"]}
 
     def measured(labels):
-        m = monitor(cpu_meter="estimate", idle_seconds=min(2.0, T_IDLE), settle_timeout_s=min(10.0, T_SETTLE))
+        m = monitor(cpu_meter="estimate", idle_seconds=min(2.0, t_idle), settle_timeout_s=min(10.0, t_settle))
         m.begin()
         procs = {lab: subprocess.Popen(jobs[lab]) for lab in labels}
         for lab, p in procs.items():
@@ -183,27 +216,17 @@ def main(argv=None) -> int:
             f"SM {fmt(v.get('sm_util_pct_s'))} %·s) vs solo gross {fmt(sj)} J / net {fmt(sn)} J; "
             f"share/solo gross {fmt(v['gpu_j'] / sj if v.get('gpu_j') and sj else None, '.2f')}; "
             f"{v.get('method')}", "informative")
-
-    # 5. wrapper overhead on GPU (the wrapper process samples at 10 Hz)
+    if not with_overhead:
+        return
+    # wrapper overhead on GPU (the wrapper process samples at 10 Hz)
     ovh_cfg = EnergyConfig(cpu_meter="auto", sample_hz=10.0)
     import overhead
     overhead.argv_for = lambda iters, device="cpu": [sys.executable, "-c", TRAIN, str(iters), "4096"]
-    plain, wrapped = run_pairs(t_iter[4096], OVH_REPEATS, ovh_cfg, device="cuda", gpu_index=a.gpu_index)
+    plain, wrapped = run_pairs(t_iter[4096], ovh_repeats, ovh_cfg, device="cuda", gpu_index=a.gpu_index)
     ratio = statistics.median(wrapped) / statistics.median(plain)
-    row(f"wrapper overhead on GPU ({OVH_REPEATS} alternating pairs)",
+    row(f"wrapper overhead on GPU ({ovh_repeats} alternating pairs)",
         f"plain {statistics.median(plain):.2f} s, wrapped {statistics.median(wrapped):.2f} s, ratio {ratio:.4f}",
         "<= 1.01", "PASS" if ratio <= 1.01 else "FAIL")
-
-    total = time.monotonic() - t_all
-    lines = [f"GPU check on {info['name']} (driver {info['driver']}, power limit {info['power_limit_w']} W)"
-             f"{' --quick' if q else ''}, total {total:.0f} s", "",
-             "| check | result | target | pass |", "|---|---|---|---|"]
-    lines += [f"| {c} | {r_} | {t} | {o} |" for c, r_, t, o in ROWS]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(a.out, "w") as f:
-        f.write(text)
-    return 0
 
 
 if __name__ == "__main__":
