@@ -241,6 +241,36 @@ def parse_number(text: str, kind: type, where: str) -> int | float:
     return int(x) if kind is int and x.is_integer() else x
 
 
+def row_validator():
+    """A validator for one row of a mutant table (schemas/mutants.schema.yaml)."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).parent / "schemas" / "mutants.schema.yaml").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def check_row(validator, rec: dict[str, str], where: str) -> None:
+    """Validate a row against the table schema, numbers parsed; raise one message naming the column."""
+    typed: dict[str, object] = {}
+    for key, text in rec.items():
+        if key in ("original", "value") or key.startswith("hp_"):
+            try:
+                typed[key] = float(text) if text != "" else None
+            except ValueError:
+                raise MutationError(f"{where}, column {key}: expected a number, got {text!r}") from None
+        else:
+            typed[key] = text
+    error = next(iter(sorted(validator.iter_errors(typed), key=lambda e: list(e.path))), None)
+    if error is not None:
+        column = ".".join(map(str, error.path)) or "(row)"
+        if error.validator == "pattern" and "description" in error.schema:
+            raise MutationError(f"{where}, column {column}: {error.instance!r}: {error.schema['description']}")
+        allowed = error.schema.get("enum") or error.schema.get("pattern")
+        hint = f"; allowed: {', '.join(map(str, allowed)) if isinstance(allowed, list) else allowed}" if allowed else ""
+        raise MutationError(f"{where}, column {column}: {error.message}{hint}")
+
+
 def read_tsv(path: str | Path) -> list[Mutant]:
     """Read a mutant table (ours or a user's); structural checks only, see ``validate.check_mutants``."""
     lines = Path(path).read_text().splitlines()
@@ -256,6 +286,7 @@ def read_tsv(path: str | Path) -> list[Mutant]:
             f"mutant table {path}: unknown column(s) {', '.join(unknown)}; hyperparameter columns are "
             f"{', '.join('hp_' + k for k in HYPERPARAMETERS)}"
         )
+    validator = row_validator()
     rows = []
     for lineno, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -265,6 +296,7 @@ def read_tsv(path: str | Path) -> list[Mutant]:
             raise MutationError(f"mutant table {path}, line {lineno}: {len(cells)} cells, header has {len(header)}")
         rec = dict(zip(header, cells))
         where = f"mutant table {path}, line {lineno}"
+        check_row(validator, rec, where)
         hp = {}
         for c in header:
             if c.startswith("hp_") and rec[c] != "":
