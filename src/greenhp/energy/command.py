@@ -2,52 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Sequence
+
+from greenhp.atomic import write_json
 
 from .config import EnergyConfig
 from .monitor import EnergyMonitor
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False, allow_nan=False, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``obj`` as strict JSON (NaN/inf become null), via a temporary file and a rename."""
+    write_json(path, obj)
 
 
 def timeline_path_for(out_path: str | os.PathLike) -> Path:
     p = Path(out_path)
     return p.with_name(p.stem + ".timeline.tsv")
-
-
-def _sanitize(o: Any) -> Any:
-    """Replace non-finite floats by None so the record is strict JSON."""
-    if isinstance(o, float):
-        return o if o == o and o not in (float("inf"), float("-inf")) else None
-    if isinstance(o, dict):
-        return {k: _sanitize(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_sanitize(v) for v in o]
-    return o
 
 
 def measure_command(argv: Sequence[str], out_path: str | os.PathLike, cfg: EnergyConfig | None = None,
@@ -71,7 +46,7 @@ def measure_command(argv: Sequence[str], out_path: str | os.PathLike, cfg: Energ
         mon.close()
         record.update({"returncode": 127, "error": f"could not start command: {type(e).__name__}: {e}",
                        "energy": res})
-        write_json_atomic(out_path, _sanitize(record))
+        write_json_atomic(out_path, record)
         return 127
     mon.track(proc.pid, "main")
     old = {}
@@ -101,5 +76,5 @@ def measure_command(argv: Sequence[str], out_path: str | os.PathLike, cfg: Energ
     record.update({"returncode": rc, "cpu_seconds": cpu_s, "energy": res})
     if tl is not None and tl.exists():
         record["timeline"] = str(tl)
-    write_json_atomic(out_path, _sanitize(record))
+    write_json_atomic(out_path, record)
     return rc
