@@ -22,6 +22,15 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/analysis.smk"
 
 
+# On a cluster only training is submitted as jobs; tables, statistics and plots run where Snakemake runs.
+localrules:
+    all,
+    mutants,
+    aggregate,
+    stats,
+    plots,
+
+
 rule all:
     input:
         "results/mutants.tsv",
