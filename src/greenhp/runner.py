@@ -152,7 +152,7 @@ def execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str]) -> dict:
     pair = spec.mode == "pair"
     members = [("main", spec.mutant)] + ([("partner", spec.partner)] if pair else [])
     threads = spec.threads
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GREENHP_WRAPPER_PID=str(os.getpid()))  # see train.die_with_parent
     with tempfile.TemporaryDirectory(prefix="greenhp-run-") as tmp:
         children = []
         for label, mutant in members:
