@@ -1,7 +1,8 @@
 """A test-only user-defined subject whose runs fail in chosen ways (tests/test_failures.py).
 
 No torch work: lr >= 1000 diverges (NaN loss), weight_decay == 0.5 crashes like a CUDA OOM,
-epochs >= 50 hangs past train.timeout_s; anything else finishes with accuracy 0.5.
+epochs >= 50 hangs past train.timeout_s, epochs == 7 reports other hyperparameters than requested (a
+subject bug: the job fails); anything else finishes with accuracy 0.5.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ def run(hp: dict, ctx: RunContext) -> TrainResult:
     epochs = int(hp["epochs"])
     for epoch in range(1, epochs + 1):
         ctx.epoch_done(epoch, epochs, float("nan") if hp["lr"] >= 1000 else 1.0 / epoch)
-    return TrainResult("accuracy", 0.5, dict(hp), epochs, 0.01)
+    effective = dict(hp, epochs=6) if epochs == 7 else dict(hp)
+    return TrainResult("accuracy", 0.5, effective, epochs, 0.01)
 
 
 FAULTY = Subject(

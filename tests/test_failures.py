@@ -29,14 +29,14 @@ CONFIG = {
         }
     },
     "pairs": {},
-    "train": {"max_steps": 3, "torch_threads": 1, "timeout_s": 4, "retries": 1},
+    "train": {"max_steps": 3, "torch_threads": 1, "timeout_s": 8, "retries": 1},
     "analysis": {"n_boot": 100},
 }
 EXPECTED = {
     "faulty__original": ("ok", None),
     "faulty__lr__x1e+08": ("diverged", "nan"),
     "faulty__weight_decay__x5e+03": ("failed", "out of memory"),
-    "faulty__epochs__50": ("timeout", "time limit of 4 s"),
+    "faulty__epochs__50": ("timeout", "time limit of 8 s"),
 }
 
 
@@ -74,3 +74,19 @@ def test_runs_table_and_summary_list_the_failures(study):
     assert "not ok" in summary
     for status in ("diverged 1", "failed 1", "timeout 1"):
         assert status in summary, summary
+
+
+def test_a_failing_job_is_retried_train_retries_times(tmp_path):
+    """A hyperparameter mismatch is a bug, not data: the job fails (no record) after train.retries re-runs."""
+    config = dict(CONFIG, subjects={"faulty": {"module": CONFIG["subjects"]["faulty"]["module"],
+                                               "defaults": {"epochs": 7}}})
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = snakemake_cmd() + ["--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+                             "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", "mutants", "results/runs/single/faulty__original/rep1.json"]
+    out = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    log = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert log.count("Trying to restart job") == 1, log[-4000:]  # the first try and one retry
+    assert log.count("Error in rule train_single:") == 2, log[-4000:]
+    assert "HyperparameterMismatch" in log and "epochs: requested 7, used 6" in log
+    assert not (tmp_path / "results/runs/single/faulty__original/rep1.json").exists()
