@@ -32,13 +32,14 @@ CONFIG = {
 }
 
 
-def processes_with(token: str) -> list[int]:
-    """Pids of live processes whose environment holds ``token`` (everything this test started)."""
+def processes_with(token: str, cmdline: str = "") -> list[int]:
+    """Pids of live processes whose environment holds ``token`` (everything this test started) and whose
+    command line holds ``cmdline``."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
-                if token.encode() in (entry / "environ").read_bytes():
+                if token.encode() in (entry / "environ").read_bytes() and cmdline.encode() in (entry / "cmdline").read_bytes():
                     pids.append(int(entry.name))
             except OSError:
                 pass
@@ -75,7 +76,9 @@ def test_killed_study_resumes_with_only_the_missing_runs(tmp_path):
                 break
             time.sleep(0.05)
         assert done and first.poll() is None, "the study ended (or never wrote a record) before it could be killed"
-        time.sleep(0.5)  # let the next run start
+        while time.monotonic() < deadline and not processes_with(token, "greenhp.train"):
+            time.sleep(0.05)  # kill while a training process is in flight
+        assert processes_with(token, "greenhp.train"), "no training in flight"
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
         # The training processes run in their own sessions; they must die with the killed wrapper.
