@@ -7,11 +7,17 @@ CORES ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.greenhp-installed
 
-.PHONY: study report test lint clean-results
+.PHONY: study resume report test lint clean-results
 
 study: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	@$(MAKE) --no-print-directory report
+
+# After a hard kill (SIGKILL, lost node): drop the stale lock, then the same command trains only what is missing.
+# Only when no other Snakemake runs in this directory (docs/cluster.md).
+resume: $(STAMP)
+	$(BIN)/snakemake --unlock
+	$(BIN)/snakemake --cores $(CORES)
 
 # The HTML report is rebuilt only when a result is newer than it.
 report: $(STAMP)

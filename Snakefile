@@ -1,7 +1,11 @@
 # greenhp: hyperparameter-energy studies of deep-learning training.
 # This file only sets up and includes; the stages live in workflow/rules/, the logic in src/greenhp/.
 
+import sys
+
 from snakemake.utils import min_version, validate
+
+from greenhp.checks import config_error
 
 min_version("9.0")
 
@@ -9,7 +13,10 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+try:
+    validate(config, "workflow/schemas/config.schema.yaml")
+except Exception as err:  # one line naming the field and the allowed values, no schema dump
+    sys.exit(f"greenhp: configuration rejected: {config_error(err)}")
 
 
 report: "workflow/report/workflow.rst"
@@ -20,6 +27,15 @@ include: "workflow/rules/mutants.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/analysis.smk"
+
+
+# On a cluster only training is submitted as jobs; tables, statistics and plots run where Snakemake runs.
+localrules:
+    all,
+    mutants,
+    aggregate,
+    stats,
+    plots,
 
 
 rule all:

@@ -17,3 +17,8 @@ def default_config() -> dict:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     validate(config, str(ROOT / "workflow/schemas/config.schema.yaml"))
     return copy.deepcopy(config)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The SLURM cluster test runs last: it installs SLURM (scontrol on the PATH) and starts daemons."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)

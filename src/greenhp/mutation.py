@@ -143,7 +143,10 @@ def mutate(subject: str, hp: str, original: float | int, spec: dict, n: int, see
         raw = spec["values"] if op == "values" else [original * f for f in spec["factors"]]
         out = []
         for v in raw:
-            value = param.check(round_sig(v) if param.kind is float else v, where + ": ")
+            try:
+                value = param.check(round_sig(v) if param.kind is float else v, where + ": ")
+            except ValueError as err:  # a listed value out of range: a setting error, not a crash
+                raise MutationError(str(err)) from None
             if value == original or value in out:
                 raise MutationError(f"{where}: value {value!r} repeats the original or another value")
             out.append(value)

@@ -153,7 +153,7 @@ def execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str]) -> dict:
     """
     for path in logs.values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GREENHP_WRAPPER_PID=str(os.getpid()))  # see train.die_with_parent
     with gpu_slot(spec, env) as gpu_index:
         return _execute(spec, out_path, logs, env, gpu_index)
 

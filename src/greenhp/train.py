@@ -65,11 +65,32 @@ def train(request: dict) -> dict:
     }
 
 
+def die_with_parent() -> None:
+    """On Linux, die (SIGKILL) with the run wrapper that started and measures this process.
+
+    The training runs in its own session, so a killed Snakemake (or wrapper) would otherwise leave it
+    training on, unmeasured, beside the runs of the resumed study.
+    """
+    parent = os.environ.get("GREENHP_WRAPPER_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except Exception:
+        return
+    if os.getppid() != int(parent):  # the wrapper died before the prctl took effect
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m greenhp.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--request", required=True, help="JSON request written by the run wrapper")
     parser.add_argument("--result", required=True, help="where to write the JSON result")
     args = parser.parse_args(argv)
+    die_with_parent()
     with open(args.request) as fh:
         request = json.load(fh)
     start = time.time()

@@ -30,8 +30,14 @@ wildcard_constraints:
 
 
 def train_threads():
-    """Each measured job reserves every core Snakemake was given: measured runs never overlap."""
-    return workflow.cores
+    """Cores per training job. Locally each measured job reserves every core Snakemake was given, so
+    measured runs never overlap; on a cluster (no --cores) the scheduler keeps jobs apart and a job
+    asks for train.job_threads cores (default 1; a profile's set-threads overrides either)."""
+    if config["train"].get("job_threads"):
+        return int(config["train"]["job_threads"])
+    if workflow.local_exec and workflow._cores is not None:
+        return workflow.cores
+    return 1
 
 
 def run_params(mode):

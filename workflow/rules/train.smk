@@ -6,6 +6,7 @@ rule train_single:
     params:
         spec=run_params("single"),
     threads: train_threads()
+    retries: config["train"]["retries"]
     resources:
         gpu=GPU_PER_JOB,
     run:
@@ -23,6 +24,7 @@ rule train_pair:
     params:
         spec=run_params("pair"),
     threads: train_threads()
+    retries: config["train"]["retries"]
     resources:
         gpu=GPU_PER_JOB,
     run:

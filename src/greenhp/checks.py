@@ -1,0 +1,79 @@
+"""One-line messages for configurations the JSON schema rejects.
+
+Snakemake's ``validate`` raises a WorkflowError that wraps jsonschema's ValidationError and prints the
+whole schema fragment; the Snakefile turns it into one line naming the field and the allowed values:
+
+    greenhp: configuration rejected: train: unknown key 'timout_s'; allowed: torch_threads, timeout_s, ...
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BOUNDS = (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"))
+
+
+def field_path(parts) -> str:
+    return ".".join(str(p) for p in parts) or "(top level)"
+
+
+def allowed(schema: dict) -> str:
+    """What the schema fragment allows, in words."""
+    if not isinstance(schema, dict):
+        return "see workflow/schemas/config.schema.yaml"
+    if "enum" in schema:
+        return ", ".join(str(v) for v in schema["enum"])
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    text = " or ".join("null" if t == "null" else t for t in types) or "a value"
+    bounds = [f"{op} {schema[key]}" for key, op in BOUNDS if key in schema]
+    if bounds:
+        text += " " + " and ".join(bounds)
+    if schema.get("minProperties"):
+        text += f" with at least {schema['minProperties']} entr{'y' if schema['minProperties'] == 1 else 'ies'}"
+    return text
+
+
+def schema_message(error: Any) -> str:
+    """One line for a jsonschema ValidationError: the field, what is wrong, what is allowed."""
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        known = list((error.schema or {}).get("properties") or {})
+        extra = sorted(set(error.instance) - set(known)) if isinstance(error.instance, dict) else []
+        where = field_path(path)
+        keys = ", ".join(repr(k) for k in extra) or "?"
+        return f"{where}: unknown key {keys}; allowed: {', '.join(known) or '(none)'}"
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"{field_path(path + [missing])}: missing; this key is required"
+    if error.validator == "minProperties":
+        return f"{field_path(path)}: is empty; allowed: {allowed(error.schema)}"
+    value = error.instance
+    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return f"{field_path(path)}: {shown} is not allowed; allowed: {allowed(error.schema)}"
+
+
+def validation_error(err: BaseException):
+    """The jsonschema ValidationError inside ``err`` (Snakemake's WorkflowError wraps it), or None."""
+    from jsonschema.exceptions import ValidationError
+
+    seen = set()
+    stack = [err]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ValidationError):
+            return e
+        stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+        stack.extend([e.__cause__, e.__context__])
+    return None
+
+
+def config_error(err: BaseException) -> str:
+    """One line for a failed schema validation of the study configuration."""
+    found = validation_error(err)
+    if found is not None:
+        return schema_message(found)
+    return " ".join(str(err).split())[:500]
