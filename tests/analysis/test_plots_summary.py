@@ -34,16 +34,25 @@ def normal():
     return runs, analyse(runs, n_boot=50)
 
 
+def _write_timeline(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"t_s": np.arange(0, 10, 0.1), "power_w": 300 + 10 * np.sin(np.arange(100))}).to_csv(
+        path, sep="\t", index=False)
+
+
 def test_make_all_normal_marks_estimates(tmp_path, normal):
     runs, tables = normal
-    out = plots.make_all(runs, tables, tmp_path)
+    _write_timeline(tmp_path / "runs" / "single" / "a__original" / "rep0.timeline.tsv")
+    out = plots.make_all(runs, tables, tmp_path, runs_dir=tmp_path / "runs")
     assert set(out) == set(plots.PLOT_NAMES)
     for name, paths in out.items():
         _check(paths)
         assert paths[0].name == f"{name}.png"
         svg = paths[1].read_text()
         assert "no data" not in svg, name
-        assert "estimated: estimate_cpu_time" in svg, name
+        if name != "power_timeline":  # GPU power from NVML: never an estimate
+            assert "estimated: estimate_cpu_time" in svg, name
+    assert "single-a__original-0" in (tmp_path / "power_timeline.svg").read_text()
 
 
 def test_plots_degenerate_and_empty(tmp_path, runs_factory):
