@@ -1,5 +1,6 @@
 """Power-timeline lookup, short answers, non-ok runs and the HTML summary page."""
 import numpy as np
+import pytest
 import pandas as pd
 
 from greenhp.analysis import analyse
@@ -108,3 +109,19 @@ def test_summary_all_ok(tmp_path, runs_factory):
     runs = validate_runs(runs_factory(mutants={"epochs": [5.0]}, reps=3))
     text = write_summary(runs, analyse(runs, n_boot=50), tmp_path / "s.rst").read_text()
     assert "Every run finished with status ok." in text
+
+
+@pytest.mark.parametrize("kw", [
+    dict(modes=("single", "pair"), mutants={"epochs": [5.0, 8.0, 13.0, 15.0], "lr": [0.3, 3.0]},
+         statuses={("digits_cnn__lr__x3", 0): "failed"}),
+    dict(mutants={"lr": [0.3, 3.0]}, energy=lambda hps, mode: 1000.0),
+    dict(subjects=("only",), mutants={"lr": [0.1]}, reps=1),
+])
+def test_summary_is_clean_restructuredtext(tmp_path, runs_factory, kw):
+    """No docutils warning or error anywhere in the page (e.g. a stray |x| substitution)."""
+    from docutils.core import publish_doctree
+
+    runs = validate_runs(runs_factory(**kw))
+    text = write_summary(runs, analyse(runs, n_boot=50), tmp_path / "s.rst").read_text()
+    publish_doctree(text, settings_overrides={"halt_level": 2, "report_level": 2,
+                                              "warning_stream": False})

@@ -109,11 +109,11 @@ def short_answers(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha:
         more = "more" if r["mean_diff"] > 0 else "less"
         if np.isfinite(p) and p < alpha:
             a3 = (f"Yes: over {int(r['n'])} mutants, energy changed significantly {more} in pair mode "
-                  f"than alone (mean |change| difference {100 * r['mean_diff']:.2f} percentage "
+                  f"than alone (mean difference of absolute changes {100 * r['mean_diff']:.2f} percentage "
                   f"points, Wilcoxon p = {_fmt_p(p)}).")
         else:
             a3 = (f"No: over {int(r['n'])} mutants, energy changes in pair mode were not "
-                  f"significantly different from those alone (mean |change| difference "
+                  f"significantly different from those alone (mean difference of absolute changes "
                   f"{100 * r['mean_diff']:.2f} percentage points, Wilcoxon p = {_fmt_p(p)}).")
     return [a1, a2, a3]
 
@@ -173,7 +173,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
     out += _heading("2. " + QUESTIONS[1], "-")
     if recs.empty:
         out += ["No mutant used significantly less energy while keeping the task metric "
-                f"(Welch t-test p <= {alpha} and |Cliff's delta| >= threshold).", ""]
+                f"(Welch t-test p <= {alpha} and abs(Cliff's delta) >= threshold).", ""]
     else:
         out += ["Mutants with significantly lower energy and a task metric that is not "
                 "significantly worse (best saving first per subject and mode):", ""]
@@ -196,7 +196,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
         larger = "larger" if r["mean_diff"] > 0 else "smaller"
         concl = (f"yes: changes are significantly {larger} in pair mode" if np.isfinite(p) and p < alpha
                  else "no significant difference between the modes")
-        out += [f"Over {int(r['n'])} mutants, |relative energy change| in pair minus single has mean "
+        out += [f"Over {int(r['n'])} mutants, the absolute relative energy change in pair minus that in single mode has mean "
                 f"{100 * r['mean_diff']:.2f} percentage points (Wilcoxon p = {_fmt_p(p)}, paired t "
                 f"p = {_fmt_p(r['ttest_p'])}): {concl} (judged by the signed-rank test)."
                 + (" With fewer than 6 mutants the two-sided signed-rank test cannot reach "
