@@ -218,7 +218,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
     out += not_ok_lines(runs) + [""]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(out))
+    path.write_text("\n".join(out).replace("= < 1e-4", "< 1e-4"))
     return path
 
 
