@@ -28,7 +28,12 @@ def _degenerate(factory):
 
 @pytest.fixture(scope="module")
 def normal():
-    from conftest import make_runs
+    # by path: a bare "from conftest import" may find another package's conftest (tests/energy)
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("analysis_conftest", Path(__file__).with_name("conftest.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    make_runs = mod.make_runs
     runs = validate_runs(make_runs(subjects=("a", "b"), modes=("single", "pair"), estimated=True,
                                    mutants={"epochs": [5.0, 15.0], "lr": [0.1]}, reps=3))
     return runs, analyse(runs, n_boot=50)

@@ -81,7 +81,9 @@ rule plots:
         f"{LOG_DIR}/plots.log",
     params:
         alpha=config["analysis"]["alpha"],
-        runs_dir=RUNS_DIR,
+        # the records' folder (power timelines are looked up there at run time, on the same
+        # file system as the training jobs); a function, as it is a folder, not a file prefix
+        runs_dir=lambda wildcards: RUNS_DIR,
     conda:
         "../../envs/analysis.yaml"
     script:

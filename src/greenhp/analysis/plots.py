@@ -105,7 +105,7 @@ def correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame, out) -> 
         ax.set_title(f"{subject} ({mode})" + (f"\n{note}" if note else ""), fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=axes, shrink=0.8, label="Spearman rho")
-    fig.suptitle(title + "  [* q<0.05, ** q<0.01, *** q<0.001]", fontsize=10)
+    fig.suptitle(title + "  [* q<0.05, ** q<0.01, *** q<0.001]", fontsize=10, y=1.04)
     return _save(fig, out)
 
 

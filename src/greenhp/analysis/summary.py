@@ -92,7 +92,7 @@ def short_answers(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha:
               f"{r['subject']} ({r['mode']}), rho = {r['coefficient']:.2f}.")
     if recs.empty:
         a2 = ("No: no mutant used significantly less energy while keeping the task metric "
-              "(the original settings are already the greenest measured).")
+              "(with this data, no saving is statistically supported).")
     else:
         best = recs.sort_values("saving_pct", ascending=False).iloc[0]
         est = " (energy partly estimated)" if str(best["estimated"]).lower() == "true" else ""
