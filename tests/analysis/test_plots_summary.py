@@ -28,22 +28,36 @@ def _degenerate(factory):
 
 @pytest.fixture(scope="module")
 def normal():
-    from conftest import make_runs
+    # by path: a bare "from conftest import" may find another package's conftest (tests/energy)
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("analysis_conftest", Path(__file__).with_name("conftest.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    make_runs = mod.make_runs
     runs = validate_runs(make_runs(subjects=("a", "b"), modes=("single", "pair"), estimated=True,
                                    mutants={"epochs": [5.0, 15.0], "lr": [0.1]}, reps=3))
     return runs, analyse(runs, n_boot=50)
 
 
+def _write_timeline(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"t_s": np.arange(0, 10, 0.1), "power_w": 300 + 10 * np.sin(np.arange(100))}).to_csv(
+        path, sep="\t", index=False)
+
+
 def test_make_all_normal_marks_estimates(tmp_path, normal):
     runs, tables = normal
-    out = plots.make_all(runs, tables, tmp_path)
+    _write_timeline(tmp_path / "runs" / "single" / "a__original" / "rep0.timeline.tsv")
+    out = plots.make_all(runs, tables, tmp_path, runs_dir=tmp_path / "runs")
     assert set(out) == set(plots.PLOT_NAMES)
     for name, paths in out.items():
         _check(paths)
         assert paths[0].name == f"{name}.png"
         svg = paths[1].read_text()
         assert "no data" not in svg, name
-        assert "estimated: estimate_cpu_time" in svg, name
+        if name != "power_timeline":  # GPU power from NVML: never an estimate
+            assert "estimated: estimate_cpu_time" in svg, name
+    assert "single-a__original-0" in (tmp_path / "power_timeline.svg").read_text()
 
 
 def test_plots_degenerate_and_empty(tmp_path, runs_factory):

@@ -1,3 +1,13 @@
+# Statistics, recommendations, plots and the summary page of a runs table.
+#
+# Used by the study (Snakefile: results/runs.tsv from rule aggregate) and by the re-analysis entry
+# point (workflow/Reanalysis.smk: <analysis_dir>/runs.tsv from rule import_runs). Both set
+# ANALYSIS_DIR and RUNS_DIR before the include when they differ from the defaults below.
+ANALYSIS_DIR = globals().get("ANALYSIS_DIR", "results")
+# Where run records (and power timelines beside them) live; "" when there are none.
+RUNS_DIR = globals().get("RUNS_DIR", f"{ANALYSIS_DIR}/runs")
+LOG_DIR = globals().get("LOG_DIR", "logs")
+
 STAT_TABLES = [
     "correlations",
     "comparisons",
@@ -7,30 +17,35 @@ STAT_TABLES = [
     "variability",
     "pareto",
 ]
-PLOT_NAMES = ["correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity"]
-ANALYSIS_TABLES = [f"results/stats/{name}.tsv" for name in STAT_TABLES] + ["results/recommendations.tsv"]
-PLOTS = [f"results/plots/{name}.png" for name in PLOT_NAMES] + ["results/summary.rst"]
+PLOT_NAMES = ["correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", "power_timeline"]
+ANALYSIS_TABLES = [f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in STAT_TABLES] + [
+    f"{ANALYSIS_DIR}/recommendations.tsv"
+]
+PLOTS = [f"{ANALYSIS_DIR}/plots/{name}.png" for name in PLOT_NAMES] + [
+    f"{ANALYSIS_DIR}/summary.rst",
+    f"{ANALYSIS_DIR}/summary.html",
+]
 
 
 rule stats:
     input:
-        runs="results/runs.tsv",
+        runs=f"{ANALYSIS_DIR}/runs.tsv",
     output:
         **{
             name: report(
-                f"results/stats/{name}.tsv",
+                f"{ANALYSIS_DIR}/stats/{name}.tsv",
                 caption=f"../report/{name}.rst",
                 category="3. Statistics",
             )
             for name in STAT_TABLES
         },
         recommendations=report(
-            "results/recommendations.tsv",
+            f"{ANALYSIS_DIR}/recommendations.tsv",
             caption="../report/recommendations.rst",
             category="5. Recommendations",
         ),
     log:
-        "logs/stats.log",
+        f"{LOG_DIR}/stats.log",
     params:
         **config["analysis"],
         carbon_g_per_kwh=config["carbon"]["intensity_g_per_kwh"],
@@ -43,22 +58,32 @@ rule stats:
 
 rule plots:
     input:
-        runs="results/runs.tsv",
-        **{name: f"results/stats/{name}.tsv" for name in STAT_TABLES},
-        recommendations="results/recommendations.tsv",
+        runs=f"{ANALYSIS_DIR}/runs.tsv",
+        **{name: f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in STAT_TABLES},
+        recommendations=f"{ANALYSIS_DIR}/recommendations.tsv",
     output:
         **{
             name: report(
-                f"results/plots/{name}.png",
+                f"{ANALYSIS_DIR}/plots/{name}.png",
                 caption=f"../report/{name}_plot.rst",
                 category="4. Plots",
             )
             for name in PLOT_NAMES
         },
-        svg=[f"results/plots/{name}.svg" for name in PLOT_NAMES],
-        summary=report("results/summary.rst", caption="../report/summary.rst", category="0. Summary"),
+        svg=[f"{ANALYSIS_DIR}/plots/{name}.svg" for name in PLOT_NAMES],
+        summary=f"{ANALYSIS_DIR}/summary.rst",
+        summary_html=report(
+            f"{ANALYSIS_DIR}/summary.html",
+            caption="../report/summary.rst",
+            category="0. Summary",
+        ),
     log:
-        "logs/plots.log",
+        f"{LOG_DIR}/plots.log",
+    params:
+        alpha=config["analysis"]["alpha"],
+        # the records' folder (power timelines are looked up there at run time, on the same
+        # file system as the training jobs); a function, as it is a folder, not a file prefix
+        runs_dir=lambda wildcards: RUNS_DIR,
     conda:
         "../../envs/analysis.yaml"
     script:

@@ -21,7 +21,7 @@ from .tables import HP_PREFIX, ORIGINAL, TASK_METRIC, estimate_note, ok_runs  # 
 
 log = logging.getLogger(__name__)
 
-PLOT_NAMES = ("correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity")
+PLOT_NAMES = ("correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", "power_timeline")
 HEATMAP_METRICS = ("total_energy_j", "gpu_energy_j", "cpu_energy_j", "dram_energy_j",
                    "total_net_energy_j", "duration_s", TASK_METRIC)
 
@@ -105,7 +105,7 @@ def correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame, out) -> 
         ax.set_title(f"{subject} ({mode})" + (f"\n{note}" if note else ""), fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=axes, shrink=0.8, label="Spearman rho")
-    fig.suptitle(title + "  [* q<0.05, ** q<0.01, *** q<0.001]", fontsize=10)
+    fig.suptitle(title + "  [* q<0.05, ** q<0.01, *** q<0.001]", fontsize=10, y=1.04)
     return _save(fig, out)
 
 
@@ -220,7 +220,7 @@ def sensitivity(per_mutant: pd.DataFrame, runs: pd.DataFrame, out) -> list[Path]
     return _save(fig, out)
 
 
-def power_timeline(timeline_tsv, out, methods: str | None = None) -> list[Path]:
+def power_timeline(timeline_tsv, out, methods: str | None = None, label: str | None = None) -> list[Path]:
     """Power over time from a CSV/TSV with at least ``t_s`` and ``power_w`` (optionally a
     ``domain`` column, one line each). Missing or unusable file: logs and returns []."""
     path = Path(timeline_tsv)
@@ -241,20 +241,71 @@ def power_timeline(timeline_tsv, out, methods: str | None = None) -> list[Path]:
         ax.plot(g["t_s"], g["power_w"], lw=1, label=str(name))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("power (W)" + (f" (estimated: {methods})" if methods else ""))
-    ax.set_title(f"Power timeline: {path.name}", fontsize=9)
+    ax.set_title(f"Power timeline: {label or path.name}", fontsize=9)
     ax.legend(fontsize=7)
     return _save(fig, out)
 
 
+def timeline_candidates(runs: pd.DataFrame, runs_dir) -> list[tuple[pd.Series, Path]]:
+    """Where the power timeline of each ok run would be, best first: single mode before pair,
+    originals before mutants, lowest repetition first. A record ``<runs_dir>/single/<mutant_id>/
+    rep<k>.json`` (pair: ``<runs_dir>/pair/<mutant_id>/<partner>/rep<k>.json``) has its timeline,
+    when ``energy.timeline`` was on and a GPU was sampled, at ``rep<k>.timeline.tsv`` beside it.
+    The paths come from the runs table; nothing is listed or scanned."""
+    if runs_dir is None or str(runs_dir) == "" or runs.empty:
+        return []
+    ok = ok_runs(runs).copy()
+    ok["_o"] = [(m != "single", h != ORIGINAL, r if pd.notna(r) else 1 << 30, str(i))
+                for m, h, r, i in zip(ok["mode"], ok["hyperparameter"], ok["repetition"], ok["run_id"])]
+    out = []
+    for _, row in ok.sort_values("_o").iterrows():
+        if pd.isna(row["repetition"]) or not isinstance(row["mutant_id"], str):
+            continue
+        base = Path(runs_dir) / str(row["mode"]) / row["mutant_id"]
+        if row["mode"] == "pair":
+            if not isinstance(row["partner"], str):
+                continue
+            base = base / row["partner"]
+        out.append((row, base / f"rep{int(row['repetition'])}.timeline.tsv"))
+    return out
+
+
+def find_timeline(runs: pd.DataFrame, runs_dir, max_checks: int = 200):
+    """The first existing timeline among :func:`timeline_candidates` (at most ``max_checks``
+    existence checks, at job run time), as ``(run row, path)``; ``(None, None)`` when none."""
+    for row, path in timeline_candidates(runs, runs_dir)[:max_checks]:
+        if path.is_file():
+            return row, path
+    return None, None
+
+
+def timeline_figure(runs: pd.DataFrame, runs_dir, out) -> list[Path]:
+    """One run's power over time (see :func:`find_timeline`), or a figure saying that this study
+    has no power timeline (timelines are written only with ``energy.timeline: true`` and a GPU
+    meter)."""
+    title = "Power timeline of one run"
+    row, path = find_timeline(runs, runs_dir)
+    if path is None:
+        return _no_data(out, title, "no power timeline in this study:\n"
+                        "timelines are recorded with energy.timeline: true on a GPU")
+    paths = power_timeline(path, out, label=f"run {row['run_id']} ({path.name})")
+    if not paths:
+        return _no_data(out, title, f"timeline {path.name} unusable; see log")
+    log.info("power timeline of run %s from %s", row["run_id"], path)
+    return paths
+
+
 def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
-                stems: Mapping[str, str | Path]) -> dict[str, list[Path]]:
-    """Draw the figures named in ``stems`` (keys from PLOT_NAMES) to those path stems."""
+                stems: Mapping[str, str | Path], runs_dir=None) -> dict[str, list[Path]]:
+    """Draw the figures named in ``stems`` (keys from PLOT_NAMES) to those path stems.
+    ``runs_dir``: the folder of the run records, where power timelines are looked for."""
     empty = pd.DataFrame()
     draw = {
         "correlation_heatmap": lambda o: correlation_heatmap(tables.get("correlations", empty), runs, o),
         "hp_vs_energy": lambda o: hp_vs_energy(runs, o),
         "tradeoff": lambda o: tradeoff(runs, tables.get("pareto", empty), o),
         "sensitivity": lambda o: sensitivity(tables.get("sensitivity", empty), runs, o),
+        "power_timeline": lambda o: timeline_figure(runs, runs_dir, o),
     }
     out = {}
     for name, stem in stems.items():
@@ -266,7 +317,8 @@ def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
     return out
 
 
-def make_all(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], outdir) -> dict[str, list[Path]]:
+def make_all(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], outdir,
+             runs_dir=None) -> dict[str, list[Path]]:
     """Write every figure of PLOT_NAMES as ``<outdir>/<name>.png`` and ``.svg``."""
     outdir = Path(outdir)
-    return write_named(runs, tables, {n: outdir / n for n in PLOT_NAMES})
+    return write_named(runs, tables, {n: outdir / n for n in PLOT_NAMES}, runs_dir=runs_dir)

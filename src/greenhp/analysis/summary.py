@@ -9,6 +9,11 @@ import pandas as pd
 
 from .tables import METHOD_COLUMNS, OK, estimated_methods
 
+#: Markers around the "Short answers" block: the report's front page includes just that block
+#: (``.. include:: ... :start-after: / :end-before:`` in workflow/report/workflow.rst).
+SHORT_START = ".. short-answers-start"
+SHORT_END = ".. short-answers-end"
+
 QUESTIONS = (
     "Which hyperparameters correlate with energy, and how strongly?",
     "Which changes save energy without a significant loss of the task metric?",
@@ -58,6 +63,74 @@ def measurement_lines(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _significant_corr(corr: pd.DataFrame, alpha: float, energy_metric: str) -> tuple[pd.DataFrame, int]:
+    if corr.empty:
+        return corr, 0
+    c = corr[(corr["method"] == "spearman") & (corr["metric"] == energy_metric)]
+    c = c.dropna(subset=["coefficient"])
+    sig = c[c["q_value"].astype(float) < alpha].sort_values("coefficient", key=np.abs, ascending=False)
+    return sig, len(c)
+
+
+def short_answers(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha: float = 0.05,
+                  energy_metric: str = "total_energy_j") -> list[str]:
+    """One plain sentence per question, each starting with "Yes", "No" or "Not answerable"."""
+    empty = pd.DataFrame()
+    corr, recs = tables.get("correlations", empty), tables.get("recommendations", empty)
+    sens_tests = tables.get("sensitivity_tests", empty)
+    sig, n_tested = _significant_corr(corr, alpha, energy_metric)
+    if n_tested == 0:
+        a1 = "Not answerable: no correlation with energy could be computed from this data."
+    elif sig.empty:
+        a1 = (f"No: none of the {n_tested} hyperparameter-energy correlations (Spearman, per subject "
+              f"and mode) is significant after Benjamini-Hochberg correction (q < {alpha}).")
+    else:
+        r = sig.iloc[0]
+        hps = ", ".join(sorted(set(sig["hyperparameter"].astype(str))))
+        a1 = (f"Yes: {len(sig)} of {n_tested} hyperparameter-energy correlations are significant "
+              f"(q < {alpha}; hyperparameters: {hps}); the strongest is {r['hyperparameter']} in "
+              f"{r['subject']} ({r['mode']}), rho = {r['coefficient']:.2f}.")
+    if recs.empty:
+        a2 = ("No: no mutant used significantly less energy while keeping the task metric "
+              "(with this data, no saving is statistically supported).")
+    else:
+        best = recs.sort_values("saving_pct", ascending=False).iloc[0]
+        est = " (energy partly estimated)" if str(best["estimated"]).lower() == "true" else ""
+        a2 = (f"Yes: {len(recs)} mutant comparison(s) save energy with no significant loss of "
+              f"{best['metric_name']}; the largest saving is {best['hyperparameter']} "
+              f"{_v(best['original'])} -> {_v(best['value'])} for {best['subject']} ({best['mode']}): "
+              f"{best['saving_pct']:.1f} % per run{est}.")
+    overall = sens_tests[sens_tests["scope"] == "overall"] if not sens_tests.empty else sens_tests
+    if overall.empty or int(overall["n"].iloc[0]) == 0:
+        a3 = "Not answerable: no mutant was measured both alone and in pair mode."
+    else:
+        r = overall.iloc[0]
+        p = float(r["wilcoxon_p"]) if pd.notna(r["wilcoxon_p"]) else float("nan")
+        more = "more" if r["mean_diff"] > 0 else "less"
+        if np.isfinite(p) and p < alpha:
+            a3 = (f"Yes: over {int(r['n'])} mutants, energy changed significantly {more} in pair mode "
+                  f"than alone (mean difference of absolute changes {100 * r['mean_diff']:.2f} percentage "
+                  f"points, Wilcoxon p = {_fmt_p(p)}).")
+        else:
+            a3 = (f"No: over {int(r['n'])} mutants, energy changes in pair mode were not "
+                  f"significantly different from those alone (mean difference of absolute changes "
+                  f"{100 * r['mean_diff']:.2f} percentage points, Wilcoxon p = {_fmt_p(p)}).")
+    return [a1, a2, a3]
+
+
+def not_ok_lines(runs: pd.DataFrame) -> list[str]:
+    """One bullet per run whose status is not ok (diverged, failed, timeout, ...)."""
+    bad = runs[runs["status"] != OK]
+    if bad.empty:
+        return ["Every run finished with status ok."]
+    lines = [f"{len(bad)} run(s) did not finish ok and are excluded from the statistics:", ""]
+    for r in bad.sort_values(["mode", "run_id"]).itertuples():
+        reason = getattr(r, "reason", None)
+        reason = f": {reason}" if isinstance(reason, str) and reason.strip() else ""
+        lines.append(f"- ``{r.run_id}`` ({r.mode}) **{r.status}**{reason}")
+    return lines
+
+
 def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, alpha: float = 0.05,
                   energy_metric: str = "total_energy_j") -> Path:
     """Write the summary page to ``path`` and return it."""
@@ -73,6 +146,11 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
             f"{', '.join(sorted(runs['mode'].dropna().unique())) or 'n/a'}; {n_ok} ok entered the "
             "statistics" + ("; not ok: " + ", ".join(f"{s} {n}" for s, n in status.items() if s != OK)
                             if n_ok < len(runs) else "") + ".", ""]
+    out += _heading("Short answers", "-")
+    out += [SHORT_START, ""]
+    for i, a in enumerate(short_answers(runs, tables, alpha, energy_metric), 1):
+        out += [f"{i}. *{QUESTIONS[i - 1]}* {a}", ""]
+    out += [SHORT_END, ""]
 
     # Q1
     out += _heading("1. " + QUESTIONS[0], "-")
@@ -95,7 +173,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
     out += _heading("2. " + QUESTIONS[1], "-")
     if recs.empty:
         out += ["No mutant used significantly less energy while keeping the task metric "
-                f"(Welch t-test p <= {alpha} and |Cliff's delta| >= threshold).", ""]
+                f"(Welch t-test p <= {alpha} and abs(Cliff's delta) >= threshold).", ""]
     else:
         out += ["Mutants with significantly lower energy and a task metric that is not "
                 "significantly worse (best saving first per subject and mode):", ""]
@@ -118,7 +196,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
         larger = "larger" if r["mean_diff"] > 0 else "smaller"
         concl = (f"yes: changes are significantly {larger} in pair mode" if np.isfinite(p) and p < alpha
                  else "no significant difference between the modes")
-        out += [f"Over {int(r['n'])} mutants, |relative energy change| in pair minus single has mean "
+        out += [f"Over {int(r['n'])} mutants, the absolute relative energy change in pair minus that in single mode has mean "
                 f"{100 * r['mean_diff']:.2f} percentage points (Wilcoxon p = {_fmt_p(p)}, paired t "
                 f"p = {_fmt_p(r['ttest_p'])}): {concl} (judged by the signed-rank test)."
                 + (" With fewer than 6 mutants the two-sided signed-rank test cannot reach "
@@ -136,7 +214,29 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
 
     out += _heading("How energy was measured", "-")
     out += measurement_lines(runs) + [""]
+    out += _heading("Runs that did not finish ok", "-")
+    out += not_ok_lines(runs) + [""]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(out))
+    path.write_text("\n".join(out).replace("= < 1e-4", "< 1e-4"))
     return path
+
+
+def rst_to_html(rst_path, html_path, title: str = "greenhp study summary") -> Path:
+    """Render the summary page (reStructuredText) to a standalone HTML file (docutils' html5
+    writer, stylesheet embedded) that the Snakemake report shows in place."""
+    import warnings
+
+    from docutils.core import publish_string
+
+    with warnings.catch_warnings():  # docutils >= 0.22 prefers writer= to writer_name=
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        html = publish_string(
+            Path(rst_path).read_text(), writer_name="html5",
+            settings_overrides={"embed_stylesheet": True, "report_level": 5, "halt_level": 5,
+                                "file_insertion_enabled": False, "raw_enabled": False,
+                                "title": title, "output_encoding": "utf-8"})
+    html_path = Path(html_path)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_bytes(html)
+    return html_path

@@ -196,3 +196,35 @@ def estimate_note(rows: pd.DataFrame) -> str:
 
 def empty_table(columns: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def import_runs(src: str | Path, dst: str | Path) -> pd.DataFrame:
+    """Check an external runs table and write it as ``dst`` in the ``results/runs.tsv`` format.
+
+    ``src`` is tab-separated (comma-separated when it ends in ``.csv``). Every REQUIRED_COLUMNS
+    entry must be present (one ValueError names all that are missing) and every value must parse
+    as validate_runs expects. Written: the columns of ``greenhp.record.RUN_COLUMNS`` first (absent
+    optional ones, e.g. ``reason`` or unused ``hp_*``, as empty columns), then any other columns
+    of ``src``; cell text is kept as given. Returns the validated table.
+    """
+    from greenhp.record import RUN_COLUMNS
+
+    src = Path(src)
+    sep = "," if src.suffix.lower() == ".csv" else "\t"
+    raw = pd.read_csv(src, sep=sep, dtype=str, keep_default_na=False)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    try:
+        checked = validate_runs(raw)
+    except ValueError as exc:
+        raise ValueError(f"{src}: {exc}") from None
+    if raw.empty:
+        raise ValueError(f"{src}: the runs table has no rows")
+    cols = [c for c in RUN_COLUMNS if c in raw.columns or not c.startswith(HP_PREFIX)]
+    cols += [c for c in raw.columns if c not in cols]
+    out = raw.reindex(columns=cols, fill_value="")
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    out.to_csv(tmp, sep="\t", index=False)
+    tmp.replace(dst)
+    return checked

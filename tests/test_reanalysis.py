@@ -1,0 +1,97 @@
+"""Re-analysis entry point (workflow/Reanalysis.smk): an external runs table is checked, imported
+and analysed by the study's own rules, without the training study."""
+import importlib.util
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from testutil import ROOT, snakemake_cmd, subprocess_env
+
+from greenhp.analysis.tables import REQUIRED_COLUMNS, import_runs
+from greenhp.record import RUN_COLUMNS
+
+_spec = importlib.util.spec_from_file_location("analysis_synthetic", ROOT / "tests" / "analysis" / "conftest.py")
+_synthetic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_synthetic)
+make_runs = _synthetic.make_runs
+
+SNAKEFILE = ROOT / "workflow" / "Reanalysis.smk"
+
+
+def _published(tmp_path) -> Path:
+    runs = make_runs(subjects=("published_cnn",), modes=("single", "pair"),
+                     mutants={"epochs": [5.0, 15.0], "lr": [0.1]}, reps=3,
+                     statuses={("published_cnn__lr__x0.1", 2): "diverged"})
+    path = tmp_path / "published.tsv"
+    runs.to_csv(path, sep="\t", index=False)
+    return path
+
+
+def _run(tmp_path, *config, extra=()):
+    cf = tmp_path / "reanalysis.yaml"
+    cf.write_text("analysis: {n_boot: 200}\n")  # a config file works beside --config
+    cmd = snakemake_cmd() + ["--snakefile", str(SNAKEFILE), "--directory", str(tmp_path),
+                             "--cores", "1", "--configfile", str(cf), "--config", *config, *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=300,
+                          cwd=tmp_path)
+
+
+def test_reanalysis_end_to_end(tmp_path):
+    table = _published(tmp_path)
+    res = _run(tmp_path, f"runs_table={table}", "analysis_dir=re")
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = tmp_path / "re"
+    imported = pd.read_csv(out / "runs.tsv", sep="\t")
+    assert list(imported.columns[: len(RUN_COLUMNS) - 8]) == RUN_COLUMNS[: len(RUN_COLUMNS) - 8]
+    assert len(imported) == len(pd.read_csv(table, sep="\t"))
+    for name in ("correlations", "comparisons", "win_tie_loss", "sensitivity", "sensitivity_tests",
+                 "variability", "pareto"):
+        assert (out / "stats" / f"{name}.tsv").stat().st_size > 0, name
+    recs = pd.read_csv(out / "recommendations.tsv", sep="\t")
+    assert "published_cnn__epochs__x5" in set(recs.mutant_id)
+    for name in ("correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", "power_timeline"):
+        for ext in ("png", "svg"):
+            assert (out / "plots" / f"{name}.{ext}").stat().st_size > 500, (name, ext)
+    assert "no power timeline" in (out / "plots" / "power_timeline.svg").read_text()
+    summary = (out / "summary.html").read_text()
+    assert "Short answers" in summary and "diverged" in summary
+    assert not (tmp_path / "results").exists()  # nothing of a study was made
+
+    rep = _run(tmp_path, f"runs_table={table}", "analysis_dir=re",
+               extra=["--report", str(out / "report.html")])
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    html = (out / "report.html").read_text()
+    assert "re-analysis" in html and "summary.html" in html
+
+
+def test_reanalysis_rejects_missing_column_with_one_message(tmp_path):
+    table = _published(tmp_path)
+    df = pd.read_csv(table, sep="\t").drop(columns=["gpu_method", "total_energy_j"])
+    bad = tmp_path / "bad.tsv"
+    df.to_csv(bad, sep="\t", index=False)
+    res = _run(tmp_path, f"runs_table={bad}", "analysis_dir=re")
+    assert res.returncode != 0
+    msg = ("greenhp re-analysis: rejected runs table "
+           f"{bad}: runs table is missing required column(s): total_energy_j, gpu_method")
+    lines = [ln for ln in (res.stdout + res.stderr).splitlines() if "rejected runs table" in ln]
+    assert lines == [msg]
+    assert not (tmp_path / "re" / "runs.tsv").exists()
+
+
+def test_import_runs_function(tmp_path):
+    table = _published(tmp_path)
+    csv = tmp_path / "published.csv"
+    pd.read_csv(table, sep="\t").to_csv(csv, index=False)
+    checked = import_runs(csv, tmp_path / "out" / "runs.tsv")
+    assert set(REQUIRED_COLUMNS) <= set(checked.columns)
+    written = pd.read_csv(tmp_path / "out" / "runs.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert (written["reason"] == "").all()  # optional column added, empty
+    assert "hp_epochs" in written and "hp_dropout" not in written
+    with pytest.raises(ValueError, match=r"column 'total_energy_j' is not numeric"):
+        bad = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
+        bad.loc[0, "total_energy_j"] = "lots"
+        bad.to_csv(tmp_path / "bad.tsv", sep="\t", index=False)
+        import_runs(tmp_path / "bad.tsv", tmp_path / "out2" / "runs.tsv")
+    assert not (tmp_path / "out2" / "runs.tsv").exists()

@@ -1,0 +1,59 @@
+# greenhp re-analysis: the study's statistics, plots, recommendations, summary and report for an
+# external runs table (results/runs.tsv format, e.g. published measurements), without loading the
+# training study or training anything.
+#
+#   snakemake -s workflow/Reanalysis.smk --cores 1 --config runs_table=published.tsv analysis_dir=reanalysis
+#   snakemake -s workflow/Reanalysis.smk --config runs_table=published.tsv analysis_dir=reanalysis \
+#       --report reanalysis/report.html
+#
+# See docs/analysis.md. The analysis rules are the study's own (rules/analysis.smk).
+
+import os
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+validate(config, "schemas/reanalysis.schema.yaml")
+
+
+ANALYSIS_DIR = os.path.normpath(config["analysis_dir"])
+RUNS_DIR = config["runs_dir"]
+LOG_DIR = f"{ANALYSIS_DIR}/logs"
+if os.path.normpath(config["runs_table"]) == f"{ANALYSIS_DIR}/runs.tsv":
+    raise ValueError(
+        f"runs_table {config['runs_table']!r} is the file the import writes; "
+        "copy it elsewhere or choose another analysis_dir"
+    )
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/analysis.smk"
+
+
+rule all:
+    input:
+        f"{ANALYSIS_DIR}/runs.tsv",
+        ANALYSIS_TABLES,
+        PLOTS,
+    default_target: True
+
+
+rule import_runs:
+    input:
+        config["runs_table"],
+    output:
+        report(
+            f"{ANALYSIS_DIR}/runs.tsv",
+            caption="report/runs.rst",
+            category="2. Runs",
+        ),
+    log:
+        f"{LOG_DIR}/import_runs.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/import_runs.py"
