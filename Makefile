@@ -18,6 +18,7 @@ study: $(STAMP)
 resume: $(STAMP)
 	$(BIN)/snakemake --unlock
 	$(BIN)/snakemake --cores $(CORES)
+	@$(MAKE) --no-print-directory report
 
 # The HTML report is rebuilt only when a result is newer than it.
 report: $(STAMP)

@@ -269,6 +269,8 @@ def check_row(validator, rec: dict[str, str], where: str) -> None:
         column = ".".join(map(str, error.path)) or "(row)"
         if error.validator == "pattern" and "description" in error.schema:
             raise MutationError(f"{where}, column {column}: {error.instance!r}: {error.schema['description']}")
+        if error.validator == "enum":
+            raise MutationError(f"{where}, column {column}: {error.instance!r} unknown; allowed: {', '.join(map(str, error.validator_value))}")
         allowed = error.schema.get("enum") or error.schema.get("pattern")
         hint = f"; allowed: {', '.join(map(str, allowed)) if isinstance(allowed, list) else allowed}" if allowed else ""
         raise MutationError(f"{where}, column {column}: {error.message}{hint}")
