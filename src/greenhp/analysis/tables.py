@@ -12,6 +12,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from greenhp.record import RUN_COLUMNS
+
 #: ``hyperparameter`` (and ``operator``) value of an original (unmutated) configuration.
 ORIGINAL = "none"
 #: The status of a run that enters statistics.
@@ -33,16 +35,9 @@ NUMERIC_COLUMNS = (
 )
 INT_COLUMNS = ("repetition",)
 BOOL_COLUMNS = ("energy_estimated",)
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "run_id", "mode", "subject", "mutant_id", "hyperparameter", "operator", "original", "value",
-    "repetition", "seed", "partner", "status", "duration_s",
-    "gpu_energy_j", "cpu_energy_j", "dram_energy_j", "total_energy_j",
-    "gpu_method", "cpu_method", "dram_method", "energy_estimated", "total_domains",
-    "gpu_net_energy_j", "cpu_net_energy_j", "total_net_energy_j",
-    "gpu_share_j", "cpu_share_j", "total_share_j",
-    "metric_name", "metric_value", "accuracy", "energy_kwh", "co2e_g",
-    "device", "gpu_model", "cpu_model",
-)
+#: The runs-table columns the analysis needs: every column greenhp's aggregator writes
+#: (greenhp.record.RUN_COLUMNS) except the free-text ``reason`` and the ``hp_*`` columns, which vary.
+REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in RUN_COLUMNS if c != "reason" and not c.startswith("hp_"))
 HP_PREFIX = "hp_"
 METHOD_COLUMNS = ("gpu_method", "cpu_method", "dram_method")
 
