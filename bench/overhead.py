@@ -20,8 +20,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from greenhp.energy import EnergyConfig, measure_command  # noqa: E402
 
 WORKLOAD = r"""
-import sys, torch
+import os, sys, torch
 torch.manual_seed(0)
+if os.environ.get("GREENHP_BENCH_THREADS"): torch.set_num_threads(int(os.environ["GREENHP_BENCH_THREADS"]))
 iters = int(sys.argv[1]); device = sys.argv[2] if len(sys.argv) > 2 else "cpu"
 m = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
                         torch.nn.ReLU(), torch.nn.Linear(512, 10)).to(device)
@@ -84,7 +85,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="target duration of one run (default 20)")
     ap.add_argument("--repeats", type=int, default=3, help="plain/wrapped pairs (default 3)")
     ap.add_argument("--config", help="energy config YAML (default: EnergyConfig defaults)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads of the workload (default 1: on a small shared VM two threads make run "
+                         "times vary by 10-20 %%, which hides a 1-2 %% overhead; 0 = torch's default)")
     a = ap.parse_args(argv)
+    if a.threads:
+        os.environ["GREENHP_BENCH_THREADS"] = str(a.threads)  # inherited by the plain and the wrapped child alike
     if a.config:
         from greenhp.energy.cli import load_config
         cfg = load_config(a.config)
