@@ -3,7 +3,6 @@
 
 import sys
 
-from greenhp.runner import run_from_params
 from greenhp.study import StudyError, detect_gpus, load_study
 
 try:

@@ -9,10 +9,10 @@ rule train_single:
     retries: config["train"]["retries"]
     resources:
         gpu=GPU_PER_JOB,
-    run:
-        # run: (not script:) keeps Python start-up out of every one of the many training jobs;
-        # the measured training itself is a child process started by greenhp.runner.
-        run_from_params(params.spec, output[0], dict(log.items()), threads)
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../../scripts/train.py"
 
 
 rule train_pair:
@@ -27,7 +27,7 @@ rule train_pair:
     retries: config["train"]["retries"]
     resources:
         gpu=GPU_PER_JOB,
-    run:
-        # run: (not script:) keeps Python start-up out of every one of the many training jobs;
-        # the measured training itself is a child process started by greenhp.runner.
-        run_from_params(params.spec, output[0], dict(log.items()), threads)
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../../scripts/train.py"
