@@ -277,7 +277,7 @@ def check_row(validator, rec: dict[str, str], where: str) -> None:
 
 
 def read_tsv(path: str | Path) -> list[Mutant]:
-    """Read a mutant table (ours or a user's); structural checks only, see ``validate.check_mutants``."""
+    """Read a mutant table (ours or a user's); structural checks only, see ``greenhp.study.check_mutants``."""
     lines = Path(path).read_text().splitlines()
     if not lines or not lines[0].strip():
         raise MutationError(f"mutant table {path}: empty file; expected a header with {', '.join(FIXED_COLUMNS)}")

@@ -27,6 +27,7 @@ from typing import Any
 from greenhp import __version__
 from greenhp.atomic import write_json
 from greenhp.energy import EnergyConfig, EnergyMonitor
+from greenhp.energy.command import timeline_path_for
 from greenhp.energy.slots import acquire_gpu
 from greenhp.mutation import Mutant
 from greenhp.study import detect_gpus
@@ -68,7 +69,6 @@ class RunSpec:
 @dataclass
 class Child:
     label: str
-    mutant: Mutant
     request_path: str
     result_path: str
     log_path: str
@@ -187,11 +187,12 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
     with tempfile.TemporaryDirectory(prefix="greenhp-run-") as tmp:
         children = []
         for label, mutant in members:
-            child = Child(label, mutant, f"{tmp}/{label}.request.json", f"{tmp}/{label}.result.json", logs[label])
+            child = Child(label, f"{tmp}/{label}.request.json", f"{tmp}/{label}.result.json", logs[label])
             write_json(child.request_path, child_request(spec, mutant, threads))
             children.append(child)
-        monitor = EnergyMonitor(EnergyConfig.from_dict(spec.energy), gpu_index=gpu_index,
-                                timeline_path=str(Path(out_path).with_suffix(".timeline.tsv")) if spec.energy.get("timeline") else None)
+        cfg = EnergyConfig.from_dict(spec.energy)
+        monitor = EnergyMonitor(cfg, gpu_index=gpu_index,
+                                timeline_path=str(timeline_path_for(out_path)) if cfg.timeline else None)
         monitor.begin()
         start_unix, start = time.time(), time.monotonic()
         for child in children:

@@ -120,8 +120,12 @@ def check_config(config: dict) -> None:
                 raise StudyError(f"pairs.{subject}: partner {partner!r} is not a subject of this study; subjects: {', '.join(subjects)}")
 
 
-def check_mutants(mutants: list[Mutant], config: dict) -> None:
-    """Checks for a mutant table, generated or supplied by the user."""
+def check_mutants(mutants: list[Mutant], config: dict, defaults: dict[str, dict[str, int | float]]) -> None:
+    """Checks for a mutant table, generated or supplied by the user.
+
+    ``defaults`` is :func:`subject_defaults` of ``config`` (each subject's hyperparameters), computed
+    once by the caller rather than resolving the subject again for every row.
+    """
     seen: set[str] = set()
     subjects = config["subjects"]
     for m in mutants:
@@ -136,7 +140,7 @@ def check_mutants(mutants: list[Mutant], config: dict) -> None:
         seen.add(m.mutant_id)
         if m.subject not in subjects:
             raise StudyError(f"{where}: subject {m.subject!r} is not in this study; subjects: {', '.join(subjects)}")
-        allowed = study_subject(config, m.subject).defaults
+        allowed = defaults[m.subject]
         for hp in m.hp:
             if hp not in allowed:
                 raise StudyError(f"{where}: hp_{hp} is not a hyperparameter of {m.subject}; allowed: {', '.join(allowed)}")
@@ -172,7 +176,7 @@ def load_study(config: dict, base_dir: str | Path = ".") -> Study:
             mutants = build_mutants(config, defaults)
     except MutationError as err:
         raise StudyError(str(err)) from None
-    check_mutants(mutants, config)
+    check_mutants(mutants, config, defaults)
     return Study(config, mutants)
 
 

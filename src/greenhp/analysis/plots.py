@@ -17,6 +17,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
+from greenhp.energy.command import timeline_path_for  # noqa: E402
+
 from .tables import HP_PREFIX, ORIGINAL, TASK_METRIC, estimate_note, ok_runs  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -266,7 +268,7 @@ def timeline_candidates(runs: pd.DataFrame, runs_dir) -> list[tuple[pd.Series, P
             if not isinstance(row["partner"], str):
                 continue
             base = base / row["partner"]
-        out.append((row, base / f"rep{int(row['repetition'])}.timeline.tsv"))
+        out.append((row, timeline_path_for(base / f"rep{int(row['repetition'])}.json")))
     return out
 
 
