@@ -16,7 +16,8 @@ from greenhp.mutation import OPERATORS, Mutant, MutationError, build_mutants, re
 from greenhp.subjects import HYPERPARAMETERS, REGISTRY, Subject, resolve
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # ids become paths and argv: no shell or path tricks
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"  # mutant ids (also the workflow's wildcard constraints)
+SAFE_NAME = re.compile(f"^{ID_PATTERN}$")  # ids become paths and argv: no shell or path tricks
 
 
 class StudyError(ValueError):

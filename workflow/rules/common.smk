@@ -3,7 +3,7 @@
 
 import sys
 
-from greenhp.study import StudyError, detect_gpus, load_study
+from greenhp.study import ID_PATTERN, StudyError, detect_gpus, load_study
 
 try:
     STUDY = load_study(config)
@@ -23,8 +23,8 @@ GPU_PER_JOB = 1 if USE_GPU else 0
 
 
 wildcard_constraints:
-    mutant_id=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
-    partner=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    mutant_id=ID_PATTERN,
+    partner=ID_PATTERN,
     rep=r"[0-9]+",
 
 
