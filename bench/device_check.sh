@@ -4,6 +4,9 @@
 #   1. bench/gpu_check.py       energy: counter vs sampler, square waves, idle/settle, pair attribution, overhead
 #   2. bench/subjects_gpu.py    the five reference subjects briefly on CUDA through the energy wrapper
 #   3. a tiny study (bench/gpu_study.yaml) through Snakemake with --resources gpu=1
+#   4. only with CPU_OVERHEAD_ARGS set: bench/overhead.py (the CPU wrapper overhead) on this host's CPUs
+# Environment: GPU_CHECK_S / GPU_CHECK_ARGS, SKIP_SUBJECTS / SUBJECTS_S, SKIP_STUDY / STUDY_S,
+# CPU_OVERHEAD_ARGS / CPU_OVERHEAD_S (time limits in seconds).
 set -u
 OUT=${OUT:-/tmp/greenhp-device-out}; mkdir -p "$OUT"
 if [ -d .whl ]; then
@@ -14,9 +17,16 @@ export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,power.limit,persistence_mode --format=csv | tee "$OUT/gpu.txt"
 echo "== gpu_check"; timeout -k 5 ${GPU_CHECK_S:-270} python3 bench/gpu_check.py --out "$OUT/gpu_check.md" ${GPU_CHECK_ARGS:-} 2>&1 | tee "$OUT/gpu_check.log"
 [ -n "${SKIP_SUBJECTS:-}" ] || echo "== subjects_gpu"; [ -n "${SKIP_SUBJECTS:-}" ] || timeout -k 5 ${SUBJECTS_S:-150} python3 bench/subjects_gpu.py 2>&1 | tee "$OUT/subjects_gpu.md"
-echo "== gpu study"; rm -rf /tmp/gs; mkdir -p /tmp/gs
-timeout -k 5 ${STUDY_S:-110} snakemake --snakefile "$PWD/Snakefile" --directory /tmp/gs --configfile "$PWD/bench/gpu_study.yaml" \
-  --cores 4 --resources gpu=1 2>&1 | tail -25 | tee "$OUT/gpu_study.log"
-cp /tmp/gs/results/runs.tsv "$OUT/gpu_study_runs.tsv" 2>/dev/null
-f=$(ls /tmp/gs/results/runs/pair/*/*/rep1.json 2>/dev/null | head -1); [ -n "$f" ] && cp "$f" "$OUT/gpu_study_pair_record.json"
+if [ -z "${SKIP_STUDY:-}" ]; then
+  echo "== gpu study"; rm -rf /tmp/gs; mkdir -p /tmp/gs
+  timeout -k 5 ${STUDY_S:-110} snakemake --snakefile "$PWD/Snakefile" --directory /tmp/gs --configfile "$PWD/bench/gpu_study.yaml" \
+    --cores 4 --resources gpu=1 2>&1 | tail -25 | tee "$OUT/gpu_study.log"
+  cp /tmp/gs/results/runs.tsv "$OUT/gpu_study_runs.tsv" 2>/dev/null
+  f=$(ls /tmp/gs/results/runs/pair/*/*/rep1.json 2>/dev/null | head -1); [ -n "$f" ] && cp "$f" "$OUT/gpu_study_pair_record.json"
+fi
+if [ -n "${CPU_OVERHEAD_ARGS:-}" ]; then
+  echo "== cpu overhead"; { grep -m1 "model name" /proc/cpuinfo; echo "cpus $(nproc)"; } | tee "$OUT/cpu.txt"
+  # shellcheck disable=SC2086  # the arguments are meant to split
+  timeout -k 5 ${CPU_OVERHEAD_S:-200} python3 bench/overhead.py $CPU_OVERHEAD_ARGS 2>&1 | tee "$OUT/cpu_overhead.md"
+fi
 echo "done"

@@ -70,11 +70,17 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="short smoke run (numbers not meaningful)")
     ap.add_argument("--gpu-index", type=int, default=0)
     ap.add_argument("--sections", default="steady,square,idle,pair,overhead",
-                    help="comma-separated subset of steady,square,idle,pair,overhead (overhead needs pair)")
+                    help="comma-separated subset of steady,square,idle,pair,overhead")
+    ap.add_argument("--overhead-seconds", type=float, default=None,
+                    help="training time of one overhead run (default 20, --quick 2)")
+    ap.add_argument("--overhead-repeats", type=int, default=None,
+                    help="plain/wrapped pairs of the overhead check (default 3, --quick 1)")
     a = ap.parse_args(argv)
     q = a.quick
     T_STEADY, T_SQUARE, T_IDLE, T_SETTLE = (3, 2, 1, 5) if q else (10, 8, 5, 30)
-    T_TRAIN, OVH_REPEATS = (2, 1) if q else (8, 2)
+    T_TRAIN = 2 if q else 8
+    T_OVH = a.overhead_seconds or (2 if q else 20)
+    OVH_REPEATS = a.overhead_repeats or (1 if q else 3)
 
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", str(a.gpu_index))   # before CUDA initialises
     try:
@@ -119,7 +125,9 @@ def main(argv=None) -> int:
     if "idle" in sections:
         idle_check(monitor, busy, T_IDLE, T_SETTLE)
     if "pair" in sections:
-        pair_and_overhead(monitor, a, T_TRAIN, T_IDLE, T_SETTLE, OVH_REPEATS, "overhead" in sections)
+        pair(monitor, T_TRAIN, T_IDLE, T_SETTLE)
+    if "overhead" in sections:
+        overhead_check(a.gpu_index, T_OVH, OVH_REPEATS)
     total = time.monotonic() - t_all
     lines = [f"GPU check on {info['name']} (driver {info['driver']}, power limit {info['power_limit_w']} W)"
              f"{' --quick' if q else ''}, sections {a.sections}, total {total:.0f} s", "",
@@ -171,14 +179,17 @@ def idle_check(monitor, busy, t_idle, t_settle):
         f"settle within {t_settle} s", "PASS" if idle.get("settled") else "WARN")
 
 
-def pair_and_overhead(monitor, a, t_train, t_idle, t_settle, ovh_repeats, with_overhead):
-    from overhead import run_pairs  # noqa: E402
-    t_iter = {}
-    for w in (4096, 2048):
-        out = subprocess.run([sys.executable, "-c", TRAIN, "0", str(w)], check=True, capture_output=True, text=True)
-        per = float(out.stdout.strip().splitlines()[-1])
-        t_iter[w] = max(20, int(t_train / per))
-        print(f"  calibration: width {w}: {per * 1000:.2f} ms/iteration -> {t_iter[w]} iterations", flush=True)
+def iterations(width, seconds):
+    """Training iterations of TRAIN at ``width`` that take about ``seconds`` on this GPU."""
+    out = subprocess.run([sys.executable, "-c", TRAIN, "0", str(width)], check=True, capture_output=True, text=True)
+    per = float(out.stdout.strip().splitlines()[-1])
+    n = max(20, int(seconds / per))
+    print(f"  calibration: width {width}: {per * 1000:.2f} ms/iteration -> {n} iterations", flush=True)
+    return n
+
+
+def pair(monitor, t_train, t_idle, t_settle):
+    t_iter = {w: iterations(w, t_train) for w in (4096, 2048)}
     jobs = {"A": [sys.executable, "-c", TRAIN, str(t_iter[4096]), "4096"],
             "B": [sys.executable, "-c", TRAIN, str(t_iter[2048]), "2048"]}
 
@@ -216,16 +227,22 @@ def pair_and_overhead(monitor, a, t_train, t_idle, t_settle, ovh_repeats, with_o
             f"SM {fmt(v.get('sm_util_pct_s'))} %·s) vs solo gross {fmt(sj)} J / net {fmt(sn)} J; "
             f"share/solo gross {fmt(v['gpu_j'] / sj if v.get('gpu_j') and sj else None, '.2f')}; "
             f"{v.get('method')}", "informative")
-    if not with_overhead:
-        return
-    # wrapper overhead on GPU (the wrapper process samples at 10 Hz)
-    ovh_cfg = EnergyConfig(cpu_meter="auto", sample_hz=10.0)
+
+
+def overhead_check(gpu_index, seconds, repeats):
+    """The same GPU training process run plain and under measure_command (NVML counter, 10 Hz
+    sampler, CPU meter auto), alternating; the wall-time ratio of the medians (target <= 1.01)."""
     import overhead
-    overhead.argv_for = lambda iters, device="cpu": [sys.executable, "-c", TRAIN, str(iters), "4096"]
-    plain, wrapped = run_pairs(t_iter[4096], ovh_repeats, ovh_cfg, device="cuda", gpu_index=a.gpu_index)
+    iters = iterations(4096, seconds)
+    cfg = EnergyConfig(cpu_meter="auto", sample_hz=10.0)
+    overhead.argv_for = lambda n, device="cpu": [sys.executable, "-c", TRAIN, str(n), "4096"]
+    plain, wrapped = overhead.run_pairs(iters, repeats, cfg, device="cuda", gpu_index=gpu_index)
+    for k, (p, w) in enumerate(zip(plain, wrapped)):
+        print(f"  overhead pair {k}: plain {p:.2f} s, wrapped {w:.2f} s, ratio {w / p:.4f}", flush=True)
     ratio = statistics.median(wrapped) / statistics.median(plain)
-    row(f"wrapper overhead on GPU ({ovh_repeats} alternating pairs)",
-        f"plain {statistics.median(plain):.2f} s, wrapped {statistics.median(wrapped):.2f} s, ratio {ratio:.4f}",
+    row(f"wrapper overhead on GPU (~{seconds:g} s of training, {repeats} alternating pairs)",
+        f"plain {statistics.median(plain):.2f} s, wrapped {statistics.median(wrapped):.2f} s (medians), "
+        f"ratio {ratio:.4f}; pairs " + ", ".join(f"{w / p:.3f}" for p, w in zip(plain, wrapped)),
         "<= 1.01", "PASS" if ratio <= 1.01 else "FAIL")
 
 
