@@ -2,6 +2,10 @@
 """Wrapper overhead: the same CPU training workload (small torch MLP) run plain and under
 measure_command, alternating, several times; prints the median wall-time ratio (target <= 1.02).
 
+Beside wall time it prints what noise cannot hide: the workload's own CPU seconds in both arms and
+the CPU seconds the wrapper itself spent (this process's threads: sampler, meters, record writing)
+per wrapped run, as a share of the run's wall time.
+
     PYTHONPATH=src python bench/overhead.py [--seconds 20] [--repeats 3] [--config energy.yaml]
 """
 
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,12 +59,25 @@ def calibrate(seconds: float, device: str = "cpu") -> int:
         n *= 4
 
 
-def run_pairs(iters: int, repeats: int, cfg: EnergyConfig, device: str = "cpu", gpu_index=None):
+def _cpu(who) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def run_pairs(iters: int, repeats: int, cfg: EnergyConfig, device: str = "cpu", gpu_index=None,
+              cpu: dict | None = None):
+    """Alternating plain/wrapped runs; returns (plain wall s, wrapped wall s). Where ``cpu`` is a
+    dict, fills its lists ``plain_child``/``wrapped_child`` (the workload's CPU s) and ``wrapper``
+    (this process's own CPU s during each wrapped run)."""
     plain, wrapped = [], []
+    if cpu is not None:
+        for k in ("plain_child", "wrapped_child", "wrapper"):
+            cpu[k] = []
     with tempfile.TemporaryDirectory() as d:
         for k in range(repeats):
             order = ("plain", "wrapped") if k % 2 == 0 else ("wrapped", "plain")   # alternate
             for what in order:
+                c_self, c_child = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
                 if what == "plain":
                     rc = subprocess.run(argv_for(iters, device), stdout=subprocess.DEVNULL).returncode
@@ -74,9 +92,14 @@ def run_pairs(iters: int, repeats: int, cfg: EnergyConfig, device: str = "cpu", 
                             os.dup2(so, 1)
                             os.close(so)
                 dt = time.perf_counter() - t0
+                d_self, d_child = _cpu(resource.RUSAGE_SELF) - c_self, _cpu(resource.RUSAGE_CHILDREN) - c_child
                 if rc != 0:
                     raise SystemExit(f"workload failed ({what}, rc={rc})")
                 (plain if what == "plain" else wrapped).append(dt)
+                if cpu is not None:
+                    cpu[f"{what}_child"].append(d_child)
+                    if what == "wrapped":
+                        cpu["wrapper"].append(d_self)
     return plain, wrapped
 
 
@@ -100,16 +123,26 @@ def main(argv=None) -> int:
     print(f"workload: torch MLP, {iters} iterations (~{a.seconds:g} s), {a.repeats} alternating pairs, "
           f"cpus={os.cpu_count()}, config gpu_meter={cfg.gpu_meter} cpu_meter={cfg.cpu_meter} "
           f"sample_hz={cfg.sample_hz:g}", flush=True)
-    plain, wrapped = run_pairs(iters, a.repeats, cfg)
+    cpu: dict = {}
+    plain, wrapped = run_pairs(iters, a.repeats, cfg, cpu=cpu)
     ratios = [w / p for p, w in zip(plain, wrapped)]
-    print("| run | plain s | wrapped s | ratio |")
-    print("|---|---|---|---|")
+    print("| pair | plain s | wrapped s | ratio | workload CPU s plain / wrapped | wrapper's own CPU s |")
+    print("|---|---:|---:|---:|---:|---:|")
     for i, (p, w, r) in enumerate(zip(plain, wrapped, ratios)):
-        print(f"| {i} | {p:.2f} | {w:.2f} | {r:.4f} |")
+        print(f"| {i} | {p:.2f} | {w:.2f} | {r:.4f} | {cpu['plain_child'][i]:.2f} / {cpu['wrapped_child'][i]:.2f} "
+              f"| {cpu['wrapper'][i]:.3f} |")
     med = statistics.median(wrapped) / statistics.median(plain)
+    own = statistics.median(cpu["wrapper"])
     print(f"median plain {statistics.median(plain):.2f} s, median wrapped {statistics.median(wrapped):.2f} s, "
           f"ratio of medians {med:.4f}, median of pair ratios {statistics.median(ratios):.4f} "
           f"(target <= 1.02): {'OK' if med <= 1.02 else 'OVER'}")
+    print(f"plain run times span {min(plain):.2f}-{max(plain):.2f} s "
+          f"({100 * (max(plain) - min(plain)) / statistics.median(plain):.1f} % of the median): "
+          f"differences below that are noise on this machine")
+    print(f"workload CPU seconds, ratio of medians wrapped/plain "
+          f"{statistics.median(cpu['wrapped_child']) / statistics.median(cpu['plain_child']):.4f}; "
+          f"the wrapper's own CPU time per run: median {own * 1000:.0f} ms = "
+          f"{100 * own / statistics.median(wrapped):.2f} % of a wrapped run's wall time")
     return 0
 
 
