@@ -202,8 +202,9 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
         for child in children:
             wait_child(child, deadline)
         duration = time.monotonic() - start
-        energy = monitor.end(cpu_seconds={c.label: cpu_seconds(c) for c in children})
         outcomes = {c.label: child_outcome(c, spec.timeout_s) for c in children}
+        energy = monitor.end(cpu_seconds={c.label: cpu_seconds(c) for c in children},
+                             training_gpus={label: o.get("gpu_uuid") for label, o in outcomes.items()})
     main = outcomes["main"]
     if main["status"] == "ok":
         check_effective(spec.mutant.hp, main.get("effective") or {}, spec.run_id)

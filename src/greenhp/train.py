@@ -20,6 +20,17 @@ from greenhp.subjects import resolve
 from greenhp.subjects.base import DataMissing, Diverged, RunContext
 
 
+def cuda_uuid() -> str | None:
+    """UUID of the CUDA device this process trains on, as torch reports it (the wrapper checks it
+    against the GPU it measures); None where torch cannot say."""
+    import torch
+
+    try:
+        return str(torch.cuda.get_device_properties(torch.cuda.current_device()).uuid)
+    except Exception:
+        return None
+
+
 def resolve_device(device: str) -> str:
     import torch
 
@@ -46,7 +57,8 @@ def train(request: dict) -> dict:
         max_steps=request.get("max_steps"),
     )
     print(f"greenhp.train: {subject.name} on {device} seed={ctx.seed} hp={json.dumps(request['hp'])}", flush=True)
-    result = {"status": "ok", "device": device, "torch_version": torch.__version__, "pid": os.getpid()}
+    result = {"status": "ok", "device": device, "torch_version": torch.__version__, "pid": os.getpid(),
+              "gpu_uuid": cuda_uuid() if device == "cuda" else None}
     try:
         out = subject.run(dict(request["hp"]), ctx)
     except Diverged as err:

@@ -54,7 +54,7 @@ class FakeNVML:
 
     def __init__(self, power=lambda t: 100.0, clock=time.time, has_counter=True, field_ok=True,
                  init_error: Exception | None = None, count=1, proc_util=None, counter_period=0.1,
-                 proc_util_supported=True):
+                 proc_util_supported=True, uuid="GPU-fake-0000"):
         self.power = power
         self.clock = clock
         self.has_counter = has_counter
@@ -64,6 +64,7 @@ class FakeNVML:
         self.proc_util = proc_util
         self.counter_period = counter_period
         self.proc_util_supported = proc_util_supported
+        self.uuid = uuid
         self.t0 = clock()
         self.calls: dict[str, int] = {}
         self.initialised = False
@@ -147,7 +148,7 @@ class FakeNVML:
         return "Fake H100"
 
     def nvmlDeviceGetUUID(self, h):
-        return "GPU-fake-0000"
+        return self.uuid
 
     def nvmlSystemGetDriverVersion(self):
         return b"580.00"

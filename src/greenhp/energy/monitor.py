@@ -28,6 +28,37 @@ def _unavailable(reason: str, hint: str | None = None, **extra) -> dict[str, Any
     return d
 
 
+def _uuid_hex(uuid: Any) -> str | None:
+    """A GPU UUID as 32 lower-case hex digits, whatever its spelling (NVML: ``GPU-0b42632a-...``,
+    torch: ``0b42632a-...``); None when it is not one (unknown, a fake, an odd format)."""
+    if not uuid:
+        return None
+    u = str(uuid).strip().lower()
+    for prefix in ("gpu-", "mig-"):
+        if u.startswith(prefix):
+            u = u[len(prefix):]
+    h = "".join(ch for ch in u if ch != "-")
+    return h if len(h) == 32 and all(ch in "0123456789abcdef" for ch in h) else None
+
+
+def training_gpu_check(measured_uuid: Any, training: dict[str, Any] | None) -> dict[str, Any]:
+    """Is the GPU we measured the GPU the training processes used? ``training`` maps a process
+    label to the UUID torch reported for its CUDA device (None where it trained on none or did not say).
+
+    ``verdict`` is "match", "mismatch" or "unknown" (a UUID missing or unreadable on either side)."""
+    training = {k: v for k, v in (training or {}).items() if v is not None}
+    out = {"verdict": "unknown", "measured_uuid": measured_uuid, "training_uuids": training}
+    m = _uuid_hex(measured_uuid)
+    seen = {label: _uuid_hex(u) for label, u in training.items()}
+    if m is None or not seen or any(h is None for h in seen.values()):
+        return out
+    other = sorted(label for label, h in seen.items() if h != m)
+    out["verdict"] = "mismatch" if other else "match"
+    if other:
+        out["not_on_measured_gpu"] = other
+    return out
+
+
 def _children_cpu_s() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -214,7 +245,11 @@ class EnergyMonitor:
         except Exception as e:
             self.flags.append(f"sync at {where} failed: {type(e).__name__}: {e}")
 
-    def end(self, cpu_seconds: dict[str, float] | None = None) -> dict[str, Any]:
+    def end(self, cpu_seconds: dict[str, float] | None = None,
+            training_gpus: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Close the window. ``training_gpus`` (label -> the CUDA device UUID each training process
+        reported) lets the monitor check that the GPU it measured is the one that trained: on a
+        mismatch the GPU energy is recorded as unavailable, with the other GPU's reading kept apart."""
         if not self._begun:
             raise RuntimeError("EnergyMonitor.end() called before begin()")
         self._begun = False
@@ -230,7 +265,22 @@ class EnergyMonitor:
             self._timeline_f.close()
         dur = t_end - self.t_start
 
+        env = snapshot(self.gpu.info() if self.gpu is not None else None, self.gpu_reason,
+                       self._rapl_env_zones, self._rapl_env_reason)
         gpu = self._gpu_result(e1, t_end, dur)
+        if self.gpu is not None and training_gpus is not None:
+            check = training_gpu_check(env["gpu"].get("uuid"), training_gpus)
+            if check["verdict"] == "mismatch":
+                gpu = _unavailable(
+                    f"the measured GPU ({check['measured_uuid']}) is not the GPU that "
+                    f"{', '.join(check['not_on_measured_gpu'])} trained on "
+                    f"({', '.join(str(check['training_uuids'][k]) for k in check['not_on_measured_gpu'])}); "
+                    f"its reading is kept as other_gpu_j, not counted",
+                    hint="let greenhp choose the GPU (no gpu_index) or make CUDA_VISIBLE_DEVICES name the "
+                         "GPU that NVML opens; see docs/cluster.md",
+                    other_gpu_j=gpu.get("energy_j"), other_gpu_method=gpu.get("method"),
+                    gpu_index=gpu.get("gpu_index"))
+            gpu["training_gpu"] = check
         cpu, dram = self._cpu_result(rapl_tot, pyrapl_tot, cpu_seconds, cpu_children)
 
         domains = {"gpu": gpu, "cpu": cpu, "dram": dram}
@@ -250,8 +300,6 @@ class EnergyMonitor:
             for v in attribution.values():
                 v.setdefault("notes", []).append("nvmlDeviceGetProcessUtilization not supported on this GPU")
 
-        env = snapshot(self.gpu.info() if self.gpu is not None else None, self.gpu_reason,
-                       self._rapl_env_zones, self._rapl_env_reason)
         if self.gpu is not None:
             env["gpu"]["status_start"] = self._env_start
             env["gpu"]["status_end"] = self.gpu.status()
