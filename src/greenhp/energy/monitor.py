@@ -276,8 +276,8 @@ class EnergyMonitor:
                     f"{', '.join(check['not_on_measured_gpu'])} trained on "
                     f"({', '.join(str(check['training_uuids'][k]) for k in check['not_on_measured_gpu'])}); "
                     f"its reading is kept as other_gpu_j, not counted",
-                    hint="let greenhp choose the GPU (no gpu_index) or make CUDA_VISIBLE_DEVICES name the "
-                         "GPU that NVML opens; see docs/cluster.md",
+                    hint="make the GPU index given to the wrapper (or the first CUDA_VISIBLE_DEVICES entry) "
+                         "name the GPU the training uses, e.g. by its UUID; see docs/cluster.md",
                     other_gpu_j=gpu.get("energy_j"), other_gpu_method=gpu.get("method"),
                     gpu_index=gpu.get("gpu_index"))
             gpu["training_gpu"] = check
