@@ -5,7 +5,8 @@
 Each subject runs as ``python -m greenhp.train`` (the same child the workflow starts), on CUDA, with
 stand-in data (``data.source: standin``, full stand-in size) and a few epochs / capped steps (table
 below), wrapped by ``greenhp.energy.measure_command`` when that package is importable (GPU joules from
-NVML), else timed only. Prints one Markdown table: subject, device, seconds, status, metric, GPU J.
+NVML), else timed only. Prints one Markdown table: subject, device, seconds, status, metric, GPU J, and whether the
+measured GPU's UUID is the one torch trained on.
 Also checks that the hyperparameters the child reports as used equal the requested ones
 (status ``mismatch`` otherwise). Exits 2 when there is no CUDA device; 1 when a run is not ok.
 Budget: well under 3 minutes on one H100 (most of it is process start-up and CUDA init).
@@ -52,7 +53,7 @@ def run_one(name: str, workdir: Path) -> dict:
         "data": {"root": str(workdir / "data"), "download": False, "source": "standin", "scale": "full"},
     }))
     argv = child_argv(req, res)
-    gpu_j = None
+    gpu_j, measured_uuid = None, None
     start = time.perf_counter()
     try:
         from greenhp.energy import EnergyConfig, measure_command
@@ -61,7 +62,9 @@ def run_one(name: str, workdir: Path) -> dict:
     if measure_command is not None:
         code = measure_command(argv, energy_out, EnergyConfig(gpu_meter="auto", cpu_meter="auto"))
         try:
-            gpu_j = json.loads(energy_out.read_text())["energy"]["gpu"].get("energy_j")
+            energy = json.loads(energy_out.read_text())["energy"]
+            gpu_j = energy["gpu"].get("energy_j")
+            measured_uuid = (energy["environment"].get("gpu") or {}).get("uuid")
         except (OSError, KeyError, ValueError, TypeError):
             gpu_j = None
     else:
@@ -81,10 +84,15 @@ def run_one(name: str, workdir: Path) -> dict:
         if bad:
             status = "mismatch: " + ", ".join(bad)
     metric = result.get("metric_value")
+    try:   # the runner's check: the measured NVML GPU is the CUDA device torch trained on
+        from greenhp.energy.monitor import training_gpu_check
+        same_gpu = training_gpu_check(measured_uuid, {"main": result.get("gpu_uuid")})["verdict"]
+    except ImportError:
+        same_gpu = "n/a"
     return {
         "subject": name, "device": result.get("device", "?"), "seconds": seconds, "status": status,
         "metric": f"{result.get('metric_name', '?')}={metric:.3f}" if isinstance(metric, (int, float)) else "-",
-        "gpu_j": gpu_j, "reason": result.get("reason"),
+        "gpu_j": gpu_j, "reason": result.get("reason"), "same_gpu": same_gpu,
     }
 
 
@@ -110,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = [run_one(n, workdir) for n in names]
     print(f"\nGPU: {torch.cuda.get_device_name(0)}; stand-in data; plan: "
           + "; ".join(f"{n} {PLAN[n][0]} max_steps={PLAN[n][1]}" for n in names) + "\n")
-    print("| subject | device | seconds | status | metric | GPU J |")
-    print("|---|---|---:|---|---|---:|")
+    print("| subject | device | seconds | status | metric | GPU J | measured GPU = training GPU |")
+    print("|---|---|---:|---|---|---:|---|")
     for r in rows:
         gpu = f"{r['gpu_j']:.0f}" if isinstance(r["gpu_j"], (int, float)) else "not measured"
-        print(f"| {r['subject']} | {r['device']} | {r['seconds']:.1f} | {r['status']} | {r['metric']} | {gpu} |")
+        print(f"| {r['subject']} | {r['device']} | {r['seconds']:.1f} | {r['status']} | {r['metric']} | {gpu} | {r['same_gpu']} |")
     for r in rows:
         if r["reason"]:
             print(f"- {r['subject']}: {r['reason']}")
