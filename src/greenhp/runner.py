@@ -226,6 +226,24 @@ def identity(mutant: Mutant) -> dict:
     }
 
 
+def run_environment(main: dict, snapshot: dict) -> dict:
+    """The few facts a results table needs (runs.tsv's gpu_model, cpu_model); the energy monitor's full
+    snapshot (clocks, temperatures, power limit, RAPL zones, versions) stays in ``energy.environment``."""
+    gpu = snapshot.get("gpu") or {}
+    return {
+        "hostname": platform.node(),
+        "python": platform.python_version(),
+        "greenhp": __version__,
+        "torch": main.get("torch_version"),
+        "cpu_model": snapshot.get("cpu_model"),
+        "gpu_model": gpu.get("name"),
+        "gpu_uuid": gpu.get("uuid"),
+        "gpu_driver": gpu.get("driver"),
+        "cuda_visible_devices": snapshot.get("cuda_visible_devices"),
+        "details": "energy.environment",
+    }
+
+
 def build_record(spec: RunSpec, main: dict, energy: dict, start_unix: float, duration: float,
                  children: list[Child], partner: dict | None) -> dict:
     total_j = (energy.get("total") or {}).get("energy_j")
@@ -253,13 +271,7 @@ def build_record(spec: RunSpec, main: dict, energy: dict, start_unix: float, dur
         "device": main.get("device") or spec.device,
         "energy": energy,
         "carbon": {"energy_kwh": kwh, "intensity_g_per_kwh": spec.carbon_g_per_kwh, "co2e_g": co2},
-        "environment": {
-            "hostname": platform.node(),
-            "python": platform.python_version(),
-            "greenhp": __version__,
-            "torch": main.get("torch_version"),
-            **(energy.get("environment") or {}),
-        },
+        "environment": run_environment(main, energy.get("environment") or {}),
     }
     if partner is not None:
         record["partner_result"] = {

@@ -128,3 +128,8 @@ def test_runner_records_a_gpu_mismatch(tmp_path, monkeypatch, make_nvml):
     assert g["energy_j"] is None and "is not the GPU that main trained on" in g["reason"]
     assert g["other_gpu_j"] > 0 and json.dumps(rec)  # strict JSON
     assert rec["energy"]["total"]["domains"] == ["cpu"]
+    # the runs table names the card (the record's full snapshot is kept once, under energy)
+    from greenhp.record import to_row
+    row = to_row(rec)
+    assert row["gpu_model"] == "Fake H100" and row["cpu_model"] == rec["energy"]["environment"]["cpu_model"]
+    assert rec["environment"]["gpu_uuid"] == NVML_UUID and "versions" not in rec["environment"]
