@@ -99,3 +99,15 @@ def test_paper_study_dry_run_counts(tmp_path):
     assert counts["train_single"] == 5 * (1 + 3 * 5) * 5 == 400
     assert counts["train_pair"] == 400
     assert not (tmp_path / "data").exists()  # planning touched no data set (download is off)
+
+
+def test_schemas_spell_the_mutant_id_pattern_of_greenhp_study():
+    """The YAML schemas cannot import Python, so they repeat the id pattern: this keeps the copies equal."""
+    from greenhp.study import ID_PATTERN
+    schemas = ROOT / "src" / "greenhp" / "schemas"
+    mutants = yaml.safe_load((schemas / "mutants.schema.yaml").read_text())
+    record = yaml.safe_load((schemas / "run_record.schema.yaml").read_text())
+    copies = [mutants["properties"]["mutant_id"]["pattern"],
+              record["properties"]["mutant_id"]["pattern"],
+              record["definitions"]["identity"]["properties"]["mutant_id"]["pattern"]]
+    assert copies == [f"^{ID_PATTERN}$"] * 3
