@@ -3,9 +3,9 @@
 
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
-from greenhp.checks import config_error
+from greenhp.study import StudyError, validate_config
 
 min_version("9.0")
 
@@ -13,10 +13,10 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-try:
-    validate(config, "workflow/schemas/config.schema.yaml")
-except Exception as err:  # one line naming the field and the allowed values, no schema dump
-    sys.exit(f"greenhp: configuration rejected: {config_error(err)}")
+try:  # the schema (workflow/schemas/config.schema.yaml) also fills in the defaults
+    validate_config(config)
+except StudyError as err:
+    sys.exit(f"greenhp: configuration rejected: {err}")
 
 
 report: "workflow/report/workflow.rst"

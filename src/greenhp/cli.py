@@ -13,11 +13,12 @@ from typing import Sequence
 
 
 def plan(argv: Sequence[str]) -> int:
+    """Validate a study configuration the way the Snakefile does and print what it would run."""
     import argparse
 
     import yaml
 
-    from greenhp.study import StudyError, describe, load_study
+    from greenhp.study import StudyError, describe, load_study, validate_config
 
     parser = argparse.ArgumentParser(prog="greenhp plan", description="Check a study config and count its jobs.")
     parser.add_argument("--configfile", default="config.yaml")
@@ -25,14 +26,14 @@ def plan(argv: Sequence[str]) -> int:
     try:
         with open(args.configfile) as fh:
             config = yaml.safe_load(fh)
-        from snakemake.utils import validate
-
-        from greenhp.study import SCHEMA_DIR
-
-        validate(config, str(SCHEMA_DIR / "config.schema.yaml"))
+    except (OSError, yaml.YAMLError) as err:
+        print(f"greenhp plan: cannot read {args.configfile}: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    try:
+        validate_config(config)
         study = load_study(config)
     except (OSError, StudyError) as err:
-        print(f"greenhp plan: {err}", file=sys.stderr)
+        print(f"greenhp plan: configuration rejected: {err}", file=sys.stderr)
         return 2
     for key, value in describe(study).items():
         print(f"{key}\t{value}")

@@ -24,6 +24,21 @@ class StudyError(ValueError):
     """A configuration or mutant table that cannot be run; the message names the field."""
 
 
+def validate_config(config: Any) -> None:
+    """Check a study configuration against the config schema and fill in its defaults, in place, as
+    the Snakefile does before anything else; a StudyError of one line names the bad field."""
+    if not isinstance(config, dict):
+        raise StudyError(f"the configuration must be a mapping of keys to values, not {type(config).__name__}")
+    from snakemake.utils import validate
+
+    from greenhp.checks import config_error
+
+    try:
+        validate(config, str(SCHEMA_DIR / "config.schema.yaml"))
+    except Exception as err:  # one line naming the field and the allowed values, no schema dump
+        raise StudyError(config_error(err)) from None
+
+
 @dataclass(frozen=True)
 class SingleJob:
     mutant_id: str
