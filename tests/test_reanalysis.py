@@ -95,3 +95,13 @@ def test_import_runs_function(tmp_path):
         bad.to_csv(tmp_path / "bad.tsv", sep="\t", index=False)
         import_runs(tmp_path / "bad.tsv", tmp_path / "out2" / "runs.tsv")
     assert not (tmp_path / "out2" / "runs.tsv").exists()
+
+
+def test_reanalysis_rejects_a_config_error_in_one_line(tmp_path):
+    cmd = snakemake_cmd() + ["--snakefile", str(SNAKEFILE), "--directory", str(tmp_path), "--cores", "1", "-n",
+                             "--config", "analysis_dir=re"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=120, cwd=tmp_path)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "greenhp re-analysis: configuration rejected: runs_table: missing; this key is required" in out
+    assert "$schema" not in out and "Traceback" not in out

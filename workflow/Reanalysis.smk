@@ -9,13 +9,18 @@
 # See docs/analysis.md. The analysis rules are the study's own (rules/analysis.smk).
 
 import os
+import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from greenhp.checks import schema_problem
 
 min_version("9.0")
 
 
-validate(config, "schemas/reanalysis.schema.yaml")
+problem = schema_problem(config, os.path.join(workflow.basedir, "schemas", "reanalysis.schema.yaml"))  # fills defaults
+if problem is not None:
+    sys.exit(f"greenhp re-analysis: configuration rejected: {problem}")
 
 
 ANALYSIS_DIR = os.path.normpath(config["analysis_dir"])

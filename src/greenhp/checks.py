@@ -20,7 +20,7 @@ def field_path(parts) -> str:
 def allowed(schema: dict) -> str:
     """What the schema fragment allows, in words."""
     if not isinstance(schema, dict):
-        return "see workflow/schemas/config.schema.yaml"
+        return "see the schema in workflow/schemas/"
     if "enum" in schema:
         return ", ".join(str(v) for v in schema["enum"])
     types = schema.get("type")
@@ -77,3 +77,15 @@ def config_error(err: BaseException) -> str:
     if found is not None:
         return schema_message(found)
     return " ".join(str(err).split())[:500]
+
+
+def schema_problem(config: Any, schema_path) -> str | None:
+    """Validate ``config`` against a YAML schema with Snakemake's ``validate`` (which fills in the
+    schema's defaults, in place); None when it passes, else one line naming the field."""
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(schema_path))
+    except Exception as err:  # one line naming the field and the allowed values, no schema dump
+        return config_error(err)
+    return None

@@ -29,14 +29,11 @@ def validate_config(config: Any) -> None:
     the Snakefile does before anything else; a StudyError of one line names the bad field."""
     if not isinstance(config, dict):
         raise StudyError(f"the configuration must be a mapping of keys to values, not {type(config).__name__}")
-    from snakemake.utils import validate
+    from greenhp.checks import schema_problem
 
-    from greenhp.checks import config_error
-
-    try:
-        validate(config, str(SCHEMA_DIR / "config.schema.yaml"))
-    except Exception as err:  # one line naming the field and the allowed values, no schema dump
-        raise StudyError(config_error(err)) from None
+    problem = schema_problem(config, SCHEMA_DIR / "config.schema.yaml")
+    if problem is not None:
+        raise StudyError(problem)
 
 
 @dataclass(frozen=True)
