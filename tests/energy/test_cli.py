@@ -54,3 +54,22 @@ def test_missing_config(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--out", "r.json", "--config", str(tmp_path / "nope.yaml"), "--", "true"])
     assert "nope.yaml" in capsys.readouterr().err
+
+
+def test_measure_prints_one_summary_line(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("energy: {gpu_meter: none, cpu_meter: estimate}\n")
+    out = tmp_path / "run.json"
+    assert main(["--out", str(out), "--config", str(cfg), "--", sys.executable, "-c", "pass"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("greenhp measure: exit code 0; ") and err[0].endswith(f"-> {out}")
+    assert "gpu not measured (gpu_meter: none (not measured))" in err[0]
+    assert "cpu " in err[0] and "(estimate_cpu_time)" in err[0] and "total " in err[0] and "includes an estimate" in err[0]
+
+
+def test_measure_says_why_a_command_did_not_start(tmp_path, capsys):
+    out = tmp_path / "run.json"
+    assert main(["--out", str(out), "--", str(tmp_path / "no-such-program")]) == 127
+    err = capsys.readouterr().err
+    assert "greenhp measure: exit code 127: could not start command:" in err and "no-such-program" in err
+    assert json.loads(out.read_text())["returncode"] == 127

@@ -6,6 +6,7 @@ Exit code = the command's; 2 for usage/config errors (message on stderr naming t
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Sequence
 
@@ -69,7 +70,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = load_config(a.config)
     except ValueError as e:
         p.error(str(e))
-    return measure_command(cmd, a.out, cfg, gpu_index=a.gpu_index)
+    rc = measure_command(cmd, a.out, cfg, gpu_index=a.gpu_index)
+    try:
+        with open(a.out) as fh:
+            print(f"greenhp measure: {summary(json.load(fh))} -> {a.out}", file=sys.stderr)
+    except (OSError, ValueError) as e:
+        print(f"greenhp measure: no record at {a.out}: {e}", file=sys.stderr)
+    return rc
+
+
+def _domain(name: str, d: dict) -> str:
+    if d.get("energy_j") is None:
+        return f"{name} not measured ({d.get('reason') or 'no reason given'})"
+    return f"{name} {d['energy_j']:.1f} J ({d['method']})"
+
+
+def summary(record: dict) -> str:
+    """One line for the terminal: exit code, duration, each domain's joules and method (or why not)."""
+    head = f"exit code {record.get('returncode')}"
+    if record.get("error"):
+        return f"{head}: {record['error']}"
+    e = record.get("energy") or {}
+    parts = [head, f"{(e.get('window') or {}).get('duration_s', float('nan')):.2f} s"]
+    parts += [_domain(k, e.get(k) or {}) for k in ("gpu", "cpu", "dram")]
+    total = e.get("total") or {}
+    if total.get("energy_j") is not None:
+        parts.append(f"total {total['energy_j']:.1f} J" + (" (includes an estimate)" if total.get("estimated") else ""))
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":
