@@ -241,13 +241,13 @@ def overhead_check(gpu_index, seconds, repeats):
     for k, (p, w) in enumerate(zip(plain, wrapped)):
         print(f"  overhead pair {k}: plain {p:.2f} s, wrapped {w:.2f} s, ratio {w / p:.4f}, "
               f"wrapper's own CPU {cpu['wrapper'][k]:.3f} s", flush=True)
-    ratio = statistics.median(wrapped) / statistics.median(plain)
-    own = statistics.median(cpu["wrapper"])
+    fig = overhead.figures(plain, wrapped, cpu)
+    ratio = fig["ratio"]
     row(f"wrapper overhead on GPU (~{seconds:g} s of training, {repeats} alternating pairs)",
         f"plain {statistics.median(plain):.2f} s, wrapped {statistics.median(wrapped):.2f} s (medians), "
         f"ratio {ratio:.4f}; pairs " + ", ".join(f"{w / p:.3f}" for p, w in zip(plain, wrapped))
-        + f"; plain runs span {min(plain):.2f}-{max(plain):.2f} s; wrapper's own CPU {own * 1000:.0f} ms per run "
-        f"({100 * own / statistics.median(wrapped):.2f} % of its wall time)",
+        + f"; plain runs span {min(plain):.2f}-{max(plain):.2f} s; wrapper's own CPU {fig['own_s'] * 1000:.0f} ms per run "
+        f"({fig['own_pct']:.2f} % of its wall time)",
         "<= 1.01", "PASS" if ratio <= 1.01 else "FAIL")
 
 

@@ -103,6 +103,14 @@ def run_pairs(iters: int, repeats: int, cfg: EnergyConfig, device: str = "cpu", 
     return plain, wrapped
 
 
+def figures(plain: list[float], wrapped: list[float], cpu: dict) -> dict:
+    """The bench's verdict figures, shared by this script and bench/gpu_check.py: the wall-time ratio
+    of the medians, the wrapper's own CPU seconds per run (median) and that as % of a wrapped run."""
+    own = statistics.median(cpu["wrapper"])
+    return {"ratio": statistics.median(wrapped) / statistics.median(plain), "own_s": own,
+            "own_pct": 100 * own / statistics.median(wrapped)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0, help="target duration of one run (default 20)")
@@ -131,8 +139,8 @@ def main(argv=None) -> int:
     for i, (p, w, r) in enumerate(zip(plain, wrapped, ratios)):
         print(f"| {i} | {p:.2f} | {w:.2f} | {r:.4f} | {cpu['plain_child'][i]:.2f} / {cpu['wrapped_child'][i]:.2f} "
               f"| {cpu['wrapper'][i]:.3f} |")
-    med = statistics.median(wrapped) / statistics.median(plain)
-    own = statistics.median(cpu["wrapper"])
+    fig = figures(plain, wrapped, cpu)
+    med = fig["ratio"]
     print(f"median plain {statistics.median(plain):.2f} s, median wrapped {statistics.median(wrapped):.2f} s, "
           f"ratio of medians {med:.4f}, median of pair ratios {statistics.median(ratios):.4f} "
           f"(target <= 1.02): {'OK' if med <= 1.02 else 'OVER'}")
@@ -141,8 +149,8 @@ def main(argv=None) -> int:
           f"differences below that are noise on this machine")
     print(f"workload CPU seconds, ratio of medians wrapped/plain "
           f"{statistics.median(cpu['wrapped_child']) / statistics.median(cpu['plain_child']):.4f}; "
-          f"the wrapper's own CPU time per run: median {own * 1000:.0f} ms = "
-          f"{100 * own / statistics.median(wrapped):.2f} % of a wrapped run's wall time")
+          f"the wrapper's own CPU time per run: median {fig['own_s'] * 1000:.0f} ms = "
+          f"{fig['own_pct']:.2f} % of a wrapped run's wall time")
     return 0
 
 
