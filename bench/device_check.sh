@@ -13,6 +13,8 @@
 #      bench/overhead.py on this host's CPUs (CPU_OVERHEAD_ARGS="...")
 # Time limits (s): STUDY_S (420), PEERS_S (150; PEERS_ARGS, default "--seconds 10 --rounds 2"),
 # GPU_CHECK_S / GPU_CHECK_ARGS, SUBJECTS_S, CPU_OVERHEAD_S. SKIP_STUDY=1 / SKIP_PEERS=1 skip a part.
+# STUDY_CONFIG and PEERS_DEVICE (cpu) exist to try the script's plumbing on a machine without a GPU.
+# At most 8 files come back from $OUT: the default run writes 7.
 set -u
 OUT=${OUT:-/tmp/greenhp-device-out}; mkdir -p "$OUT"
 if [ -d .whl ]; then
@@ -23,7 +25,7 @@ export PYTHONPATH=$PWD/src:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,power.limit,persistence_mode --format=csv | tee "$OUT/gpu.txt"
 if [ -z "${SKIP_STUDY:-}" ]; then
   echo "== gpu study"; S=/tmp/gs; rm -rf "$S"; mkdir -p "$S"
-  SMK=(snakemake --snakefile "$PWD/Snakefile" --directory "$S" --configfile "$PWD/bench/gpu_study.yaml" --cores 8)
+  SMK=(snakemake --snakefile "$PWD/Snakefile" --directory "$S" --configfile "$PWD/${STUDY_CONFIG:-bench/gpu_study.yaml}" --cores 8)
   t0=$(date +%s.%N)
   timeout -k 5 "${STUDY_S:-420}" "${SMK[@]}" --resources gpu=1 > "$OUT/gpu_study.log" 2>&1; echo "snakemake rc $?"
   t1=$(date +%s.%N)
@@ -39,7 +41,7 @@ fi
 if [ -z "${SKIP_PEERS:-}" ]; then
   echo "== peers"
   # shellcheck disable=SC2086  # the arguments are meant to split
-  timeout -k 5 "${PEERS_S:-150}" python3 bench/peers.py --device cuda ${PEERS_ARGS:---seconds 10 --rounds 2} \
+  timeout -k 5 "${PEERS_S:-150}" python3 bench/peers.py --device "${PEERS_DEVICE:-cuda}" ${PEERS_ARGS:---seconds 10 --rounds 2} \
     --out "$OUT/peers_gpu.md" 2>&1 | grep -v "amd_smi\|amdsmi" | tail -12
 fi
 if [ -n "${RUN_GPU_CHECK:-}" ]; then
