@@ -23,6 +23,13 @@ class EnergyConfig:
     settle_timeout_s: before the idle window, wait (at most this long, 0 disables) until GPU power has
     stopped drifting: the mean of the last second is within ``settle_tolerance_w`` of the mean of the
     second two seconds earlier.
+    baseline_max_age_s: reuse a GPU's idle baseline (measured once per GPU UUID, kept in
+    ``baseline_cache``) while it is younger than this; before each run then wait only until power is
+    within ``settle_tolerance_w`` of it (at most ``settle_timeout_s``). 0 (default) measures before
+    every run. ``baseline_drift_w``: measure again when power holds steady more than this far below
+    the cached idle, or is still this far from it, steady, when the settle timeout ends.
+    ``baseline_cache``: the JSON file (relative paths from the working directory: the study's).
+    See ``greenhp.energy.baseline``.
     """
 
     gpu_meter: str = "auto"
@@ -32,6 +39,9 @@ class EnergyConfig:
     idle_seconds: float = 0.0
     settle_tolerance_w: float = 5.0
     settle_timeout_s: float = 0.0
+    baseline_max_age_s: float = 0.0
+    baseline_drift_w: float = 10.0
+    baseline_cache: str = ".greenhp/gpu_baselines.json"
     powercap_root: str = "/sys/class/powercap"
     timeline: bool = False
 
@@ -46,6 +56,8 @@ class EnergyConfig:
             ("idle_seconds", 0.0, False),
             ("settle_tolerance_w", 0.0, True),
             ("settle_timeout_s", 0.0, False),
+            ("baseline_max_age_s", 0.0, False),
+            ("baseline_drift_w", 0.0, True),
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -57,6 +69,8 @@ class EnergyConfig:
             raise ValueError(f"energy.sample_hz: {self.sample_hz!r} must be <= 1000")
         if not isinstance(self.powercap_root, str) or not self.powercap_root:
             raise ValueError(f"energy.powercap_root: {self.powercap_root!r} is not a path")
+        if not isinstance(self.baseline_cache, str) or not self.baseline_cache:
+            raise ValueError(f"energy.baseline_cache: {self.baseline_cache!r} is not a path")
         if not isinstance(self.timeline, bool):
             raise ValueError(f"energy.timeline: {self.timeline!r} is not true/false")
 

@@ -8,7 +8,7 @@ import time
 from typing import Any, Callable
 
 from .attribution import attribute
-from .baseline import idle_gpu, settle_gpu
+from .baseline import gpu_baseline
 from .config import EnergyConfig
 from .environment import snapshot
 from .nvml import NvmlDevice
@@ -100,7 +100,7 @@ class EnergyMonitor:
         self._begun = False
         self.flags: list[str] = []
         self.idle: dict[str, Any] = {"gpu_w": None, "cpu_w": None, "dram_w": None, "seconds": 0.0,
-                                     "settle_s": None}
+                                     "settle_s": None, "baseline_age_s": None}
 
     # -- meters -------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -162,24 +162,20 @@ class EnergyMonitor:
         idle = self.idle
         reasons = {}
         mono = self.clock
-        if cfg.settle_timeout_s > 0:
-            if self.gpu is not None:
-                idle.update(settle_gpu(self.gpu, cfg.settle_tolerance_w, cfg.settle_timeout_s,
-                                       hz=max(cfg.sample_hz, 5.0), clock=mono, sleep=self.sleep))
-            else:
-                reasons["settle_reason"] = f"no GPU to settle: {self.gpu_reason}"
+        t_prep = mono()
+        if self.gpu is None and cfg.settle_timeout_s > 0:
+            reasons["settle_reason"] = f"no GPU to settle: {self.gpu_reason}"
         if cfg.idle_seconds > 0:
             idle["seconds"] = cfg.idle_seconds
-            t0 = mono()
-            if self.gpu is not None:
-                g = idle_gpu(self.gpu, cfg.idle_seconds, hz=cfg.sample_hz, clock=mono, sleep=self.sleep)
-                idle.update(g)
-            else:
+        if self.gpu is not None and (cfg.settle_timeout_s > 0 or cfg.idle_seconds > 0):
+            # settle + idle (or a cached idle of this GPU): the baseline policy, greenhp.energy.baseline
+            idle.update(gpu_baseline(self.gpu, cfg, clock=mono, sleep=self.sleep))
+        if cfg.idle_seconds > 0:
+            if self.gpu is None:
                 reasons["gpu_reason"] = f"no GPU idle baseline: {self.gpu_reason}"
             if self.rapl is not None:
-                left = max(0.0, cfg.idle_seconds - (mono() - t0)) if self.gpu is not None else cfg.idle_seconds
-                # RAPL idle over whatever time remains (at least 1 s) so the window stays ~idle_seconds
-                w = self.rapl.instant_power_w(max(left, min(1.0, cfg.idle_seconds)))
+                # RAPL idle after the GPU's (1 s), or over the whole window without a GPU
+                w = self.rapl.instant_power_w(min(1.0, cfg.idle_seconds) if self.gpu is not None else cfg.idle_seconds)
                 idle["cpu_w"], idle["dram_w"] = w.get("package"), w.get("dram")
                 idle["cpu_method"] = "rapl"
             else:
@@ -188,6 +184,7 @@ class EnergyMonitor:
         else:
             reasons["reason"] = "idle_seconds: 0 (no idle baseline)"
         idle.update(reasons)
+        idle["prepare_s"] = mono() - t_prep   # this run's fixed cost before its window
         self._prepared = True
         return idle
 
