@@ -34,13 +34,18 @@ from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 #: Signals that stop a run from outside (Ctrl-C, a scheduler, a closed terminal). A training process
 #: ended by one of these (or by a SIGKILL that was not the wrapper's own timeout) was interrupted:
 #: the run is not recorded, so the rerun trains it.
 INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 INTERRUPTED_BY = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL, signal.SIGQUIT})
 SHELLS = frozenset({"bash", "sh", "dash", "zsh", "ksh", "mksh", "busybox"})
-LOCK_WAIT_S = float(os.environ.get("GREENHP_RUN_LOCK_WAIT_S", "10"))
+
+
+def lock_wait_s() -> float:
+    """Seconds a job waits for its run's lock before it gives up (GREENHP_RUN_LOCK_WAIT_S, default 10)."""
+    return float(os.environ.get("GREENHP_RUN_LOCK_WAIT_S", "10"))
 
 
 class RunInterrupted(RuntimeError):
@@ -83,9 +88,22 @@ def set_parent_death_signal(signum: int = signal.SIGTERM) -> bool:
     return _prctl(PR_SET_PDEATHSIG, int(signum))
 
 
-def set_child_subreaper() -> bool:
+def set_child_subreaper(on: bool = True) -> bool:
     """Orphaned descendants of this process are re-parented to it (not to init)."""
-    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0)
+
+
+def is_child_subreaper() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        flag = ctypes.c_int(0)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0)
+        return bool(flag.value)
+    except Exception:
+        return False
 
 
 # -- /proc ------------------------------------------------------------------------------------------
@@ -210,10 +228,10 @@ class RunLock:
     by the wrapper (the fd is close-on-exec, training processes do not inherit it).
     """
 
-    def __init__(self, record_path: str | os.PathLike, run_id: str, wait_s: float = LOCK_WAIT_S):
+    def __init__(self, record_path: str | os.PathLike, run_id: str, wait_s: float | None = None):
         self.path = lock_path_for(record_path)
         self.run_id = run_id
-        self.wait_s = wait_s
+        self.wait_s = lock_wait_s() if wait_s is None else wait_s
         self.fd: int | None = None
 
     def acquire(self) -> None:
@@ -262,7 +280,7 @@ class RunGuard:
     training process group with :meth:`add_group`."""
 
     def __init__(self, record_path: str | os.PathLike, run_id: str, *, watch_parent: bool = False,
-                 lock_wait_s: float = LOCK_WAIT_S, poll_s: float = 0.5):
+                 lock_wait_s: float | None = None, poll_s: float = 0.5):
         self.lock = RunLock(record_path, run_id, lock_wait_s)
         self.run_id = run_id
         self.watch_parent = watch_parent
@@ -275,6 +293,7 @@ class RunGuard:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._preexisting: set[int] = set()
+        self._was_subreaper = True
 
     def add_group(self, pgid: int) -> None:
         self.groups.append(pgid)
@@ -307,6 +326,7 @@ class RunGuard:
         self.lock.acquire()
         try:
             if sys.platform.startswith("linux"):
+                self._was_subreaper = is_child_subreaper()
                 set_child_subreaper()
                 self._preexisting = set(children_of(os.getpid()))
             if threading.current_thread() is threading.main_thread():
@@ -339,6 +359,8 @@ class RunGuard:
         try:
             self.cleanup()
         finally:
+            if not self._was_subreaper:  # called in-process (tests, a notebook): leave the caller as it was
+                set_child_subreaper(False)
             for s, h in self._old.items():
                 signal.signal(s, h)
             self.lock.release()
