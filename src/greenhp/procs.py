@@ -14,9 +14,9 @@
 
 * With ``watch_parent`` (the Snakemake entry point) the wrapper also dies with Snakemake: it asks the
   kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), refuses to start when Snakemake is
-  already gone, and a watcher thread sends the wrapper SIGTERM as soon as the Snakemake process that
-  started the job is gone (Snakemake runs a script job as ``bash -c 'python script'``, so the direct
-  parent is a shell that outlives a SIGKILLed Snakemake).
+  already gone, and a watcher thread sends the wrapper SIGTERM as soon as the Snakemake process among
+  its ancestors is gone (where a shell or another process sits between them, the parent-death signal
+  alone would not fire: the shell outlives a SIGKILLed Snakemake).
 
 Linux only; elsewhere the prctl parts are skipped.
 """
