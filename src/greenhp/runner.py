@@ -125,30 +125,38 @@ def cpu_seconds(child: Child) -> float:
     return child.rusage.ru_utime + child.rusage.ru_stime
 
 
-def child_outcome(child: Child, timeout_s: float | None, run_id: str = "") -> dict:
-    """The child's result, or a failure description when it wrote none.
-
-    A training process ended by SIGTERM, SIGINT, SIGHUP, SIGQUIT or a SIGKILL that was not the
-    timeout's was stopped from outside (Ctrl-C, a scheduler, the OOM killer, an operator): that says
-    nothing about its configuration, so :class:`RunInterrupted` is raised and no record is written.
-    """
+def child_outcome(child: Child, timeout_s: float | None) -> dict:
+    """The child's result, or a failure description when it wrote none (see also :func:`interruption`)."""
     if child.timed_out:
         return {"status": "timeout", "reason": f"exceeded the time limit of {timeout_s:g} s and was killed"}
-    try:
-        with open(child.result_path) as fh:
-            result = json.load(fh)
+    result = read_result(child)
+    if result is not None:
         if isinstance(result, dict) and result.get("status") in ("ok", "diverged", "failed"):
             return result
         return {"status": "failed", "reason": f"training process wrote an unusable result: {str(result)[:200]}"}
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        pass
     code = child.returncode
     if code is not None and code < 0:
-        if -code in INTERRUPTED_BY:
-            raise RunInterrupted(f"run {run_id} interrupted: its {child.label} training process was killed by "
-                                 f"{signal_name(-code)}: no record written, a rerun trains it", -code)
         return {"status": "failed", "reason": f"training process was killed by {signal_name(-code)} and wrote no result"}
     return {"status": "failed", "reason": f"training process exited with code {code} and wrote no result"}
+
+
+def read_result(child: Child) -> Any:
+    try:
+        with open(child.result_path) as fh:
+            return json.load(fh)
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def interruption(child: Child, run_id: str) -> RunInterrupted | None:
+    """A training process ended without a result by SIGTERM, SIGINT, SIGHUP, SIGQUIT or a SIGKILL that
+    was not the timeout's was stopped from outside (Ctrl-C, a scheduler, the OOM killer, an operator):
+    that says nothing about its configuration, so the run is not recorded (the rerun trains it)."""
+    code = child.returncode
+    if child.timed_out or code is None or code >= 0 or -code not in INTERRUPTED_BY or read_result(child) is not None:
+        return None
+    return RunInterrupted(f"run {run_id} interrupted: its {child.label} training process was killed by "
+                          f"{signal_name(-code)}: no record written, a rerun trains it", -code)
 
 
 def is_number(value: Any) -> bool:
@@ -281,9 +289,12 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
             wait_child(child, deadline)
         leftovers = guard.cleanup() if guard is not None else []  # what the training forked and left running
         duration = time.monotonic() - start
-        outcomes = {c.label: checked(child_outcome(c, spec.timeout_s, spec.run_id)) for c in children}
+        outcomes = {c.label: checked(child_outcome(c, spec.timeout_s)) for c in children}
         energy = monitor.end(cpu_seconds={c.label: cpu_seconds(c) for c in children},
                              training_gpus={label: o.get("gpu_uuid") for label, o in outcomes.items()})
+    for c in children:
+        if (stopped := interruption(c, spec.run_id)) is not None:
+            raise stopped
     main = outcomes["main"]
     if main["status"] == "ok":
         check_effective(spec.mutant.hp, main.get("effective") or {}, spec.run_id)
