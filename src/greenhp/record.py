@@ -38,11 +38,18 @@ def validate(record: dict) -> None:
     jsonschema.validate(record, schema())
 
 
+@lru_cache(maxsize=None)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema())
+
+
 def schema_problem(record: Any) -> str | None:
     """One line naming the first field of ``record`` that breaks the schema, or None when it is valid."""
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(record))
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(record))
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
