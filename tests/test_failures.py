@@ -29,14 +29,14 @@ CONFIG = {
         }
     },
     "pairs": {},
-    "train": {"max_steps": 3, "torch_threads": 1, "timeout_s": 8, "retries": 1},
+    "train": {"max_steps": 3, "torch_threads": 1, "timeout_s": 20, "retries": 1},
     "analysis": {"n_boot": 100},
 }
 EXPECTED = {
     "faulty__original": ("ok", None),
     "faulty__lr__x1e+08": ("diverged", "nan"),
     "faulty__weight_decay__x5e+03": ("failed", "out of memory"),
-    "faulty__epochs__50": ("timeout", "time limit of 8 s"),
+    "faulty__epochs__50": ("timeout", "time limit of 20 s"),
 }
 
 

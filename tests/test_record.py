@@ -78,3 +78,65 @@ def test_pair_record_needs_partner_result():
         validate(rec)
     rec["partner_result"] = {"status": "ok"}
     validate(rec)
+
+
+# -- unusable records (issue 11, failures 5 and 6) ----------------------------------------------------
+import csv  # noqa: E402
+import json  # noqa: E402
+
+from greenhp.aggregate import aggregate  # noqa: E402
+from greenhp.record import quarantine_invalid, record_problem, schema_problem  # noqa: E402
+
+
+def test_schema_problem_is_one_line_naming_the_field():
+    assert schema_problem(GOOD) is None
+    problem = schema_problem(broken(("effective",), {"lr": "0.1"}))
+    assert problem.startswith("effective/lr: ") and "\n" not in problem
+
+
+def write_records(tmp_path):
+    good = tmp_path / "results/runs/single/a__original/rep1.json"
+    truncated = tmp_path / "results/runs/single/b__lr__x2/rep1.json"
+    bad_schema = tmp_path / "results/runs/pair/a__original/b__lr__x2/rep2.json"
+    for p in (good, truncated, bad_schema):
+        p.parent.mkdir(parents=True, exist_ok=True)
+    good.write_text(json.dumps(GOOD))
+    truncated.write_text(json.dumps(GOOD)[:100])
+    bad_schema.write_text(json.dumps(broken(("metric", "value"), "0.9")))
+    return good, truncated, bad_schema
+
+
+def test_record_problem_names_what_is_wrong(tmp_path):
+    good, truncated, bad_schema = write_records(tmp_path)
+    assert record_problem(good) is None
+    assert record_problem(truncated).startswith("is not valid JSON (truncated?)")
+    assert record_problem(bad_schema).startswith("breaks the run-record schema at metric/value")
+
+
+def test_aggregate_keeps_going_past_bad_records_and_moves_them_aside(tmp_path, capsys):
+    """A truncated or schema-breaking record is a row with status invalid (one line naming the file), moved
+    aside to .invalid so the next run of the workflow retrains it; the good records are aggregated."""
+    good, truncated, bad_schema = write_records(tmp_path)
+    out = tmp_path / "results/runs.tsv"
+    assert aggregate([good, truncated, bad_schema], out, log=tmp_path / "agg.log") == 3
+    rows = list(csv.DictReader(out.open(), delimiter="\t"))
+    assert [r["status"] for r in rows] == ["ok", "invalid", "invalid"]
+    assert rows[1]["run_id"] == "single__b__lr__x2__rep1" and rows[1]["repetition"] == "1"
+    assert rows[2]["run_id"] == "pair__a__original__with__b__lr__x2__rep2" and rows[2]["partner"] == "b__lr__x2"
+    assert str(truncated) in rows[1]["reason"] and "not valid JSON" in rows[1]["reason"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("greenhp: run record ") and "moved aside" in line for line in err)
+    assert not truncated.exists() and truncated.with_name("rep1.json.invalid").read_text() == json.dumps(GOOD)[:100]
+    assert not bad_schema.exists() and bad_schema.with_name("rep2.json.invalid").exists()
+    assert good.exists()
+    assert "invalid: 2" in (tmp_path / "agg.log").read_text()
+    # the analysis reads such a table (only ok rows enter statistics)
+    from greenhp.analysis.tables import load_runs, ok_runs
+    assert len(ok_runs(load_runs(out))) == 1
+
+
+def test_quarantine_invalid_is_the_parse_time_hook(tmp_path):
+    good, truncated, bad_schema = write_records(tmp_path)
+    lines = quarantine_invalid([good, truncated, bad_schema, tmp_path / "missing.json"])
+    assert len(lines) == 2 and str(truncated) in lines[0] and "trained again" in lines[0]
+    assert good.exists() and not truncated.exists() and not bad_schema.exists()

@@ -95,9 +95,9 @@ def test_killed_study_resumes_with_only_the_missing_runs(tmp_path):
     assert records <= planned
     assert records != planned, "every run finished before the kill; nothing left to resume"
     # Nothing else under results/runs but complete records (and, if the kill hit a write, an atomic
-    # write's hidden temp file, which no rule reads).
+    # write's hidden temp file, or the killed run's hidden lock file; no rule reads either).
     others = [p for p in (work / "results/runs").rglob("*") if p.is_file() and p.suffix != ".json"]
-    assert all(p.name.startswith(".") and p.name.endswith(".tmp") for p in others), others
+    assert all(p.name.startswith(".") and p.name.endswith((".tmp", ".lock")) for p in others), others
     incomplete = incomplete_marks(work)
     finished = {r: (os.stat(work / r).st_ino, os.stat(work / r).st_mtime_ns) for r in records - incomplete}
     assert finished, "no run had finished"

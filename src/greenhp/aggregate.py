@@ -1,14 +1,23 @@
-"""Run records -> the tidy runs table (``results/runs.tsv``)."""
+"""Run records -> the tidy runs table (``results/runs.tsv``).
+
+One bad record never stops the study: a record that cannot be read, is not JSON (truncated) or breaks
+the schema is moved aside to ``<record>.invalid`` and listed as a row with status ``invalid`` and a
+reason naming the file; a warning line says so. The statistics use only ``ok`` rows; the next run of
+the same command sees the record missing and trains that run again.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import sys
 from pathlib import Path
 from typing import Iterable
 
 from greenhp.atomic import write_text
-from greenhp.record import RUN_COLUMNS, load, to_row, validate
+from greenhp.record import RUN_COLUMNS, load, quarantine, record_problem, to_row
+
+INVALID = "invalid"
 
 
 def cell(value) -> str:
@@ -28,18 +37,40 @@ def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path
     writer.writerow(RUN_COLUMNS)
     n = 0
     counts: dict[str, int] = {}
+    warnings = []
     for path in paths:
-        rec = load(path)
-        try:
-            validate(rec)
-        except Exception as err:
-            raise ValueError(f"run record {path} breaks the schema: {err}") from None
-        row = to_row(rec)
+        problem = record_problem(path)
+        if problem is None:
+            row = to_row(load(path))
+        else:
+            aside = quarantine(path) if Path(path).exists() else None
+            note = f"; moved aside to {aside}, the next run of the same command trains it again" if aside else ""
+            row = invalid_row(path, f"run record {path} {problem}{note}")
+            warnings.append(f"greenhp: {row['reason']}")
+            print(warnings[-1], file=sys.stderr, flush=True)
         writer.writerow([cell(row.get(c)) for c in RUN_COLUMNS])
-        counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
         n += 1
     write_text(out_path, buf.getvalue())
     if log:
         summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
-        write_text(log, f"aggregated {n} run records into {out_path} ({summary})\n")
+        write_text(log, "".join(w + "\n" for w in warnings) + f"aggregated {n} run records into {out_path} ({summary})\n")
     return n
+
+
+def invalid_row(path: str | Path, reason: str) -> dict:
+    """A runs-table row for an unusable record: status ``invalid``, the identity its path gives
+    (results/runs/single/<mutant_id>/rep<N>.json, results/runs/pair/<mutant_id>/<partner>/rep<N>.json)."""
+    p = Path(path)
+    row = {"status": INVALID, "reason": reason}
+    rep = p.stem[3:] if p.stem.startswith("rep") else ""
+    if p.parent.parent.name == "single":
+        row.update(mode="single", mutant_id=p.parent.name, run_id=f"single__{p.parent.name}__rep{rep}")
+    elif p.parent.parent.parent.name == "pair":
+        m, partner = p.parent.parent.name, p.parent.name
+        row.update(mode="pair", mutant_id=m, partner=partner, run_id=f"pair__{m}__with__{partner}__rep{rep}")
+    else:
+        row["run_id"] = str(p)
+    if rep.isdigit():
+        row["repetition"] = int(rep)
+    return row

@@ -10,11 +10,28 @@ from pathlib import Path
 from typing import Any
 
 
+def umask() -> int:
+    """This process's umask, read without changing it (Linux: /proc/self/status; else a quick set/reset)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file + rename), with the permissions a plain
+    ``open(path, "w")`` would give (0666 less the umask; mkstemp's temp file alone would be 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             fh.flush()

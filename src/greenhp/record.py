@@ -38,9 +38,64 @@ def validate(record: dict) -> None:
     jsonschema.validate(record, schema())
 
 
+@lru_cache(maxsize=None)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema())
+
+
+def schema_problem(record: Any) -> str | None:
+    """One line naming the first field of ``record`` that breaks the schema, or None when it is valid."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(record))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    return f"{where}: {error.message[:300]}"
+
+
 def load(path: str | Path) -> dict:
     with open(path) as fh:
         return json.load(fh)
+
+
+def record_problem(path: str | Path) -> str | None:
+    """Why the run record at ``path`` cannot be used (unreadable, not JSON, breaks the schema), or None."""
+    try:
+        with open(path, "rb") as fh:
+            rec = json.loads(fh.read().decode("utf-8"))
+    except OSError as err:
+        return f"cannot be read: {err.strerror or err}"
+    except UnicodeDecodeError:
+        return "is not UTF-8 text"
+    except json.JSONDecodeError as err:
+        return f"is not valid JSON (truncated?): {err.msg} at line {err.lineno} column {err.colno}"
+    problem = schema_problem(rec)
+    return f"breaks the run-record schema at {problem}" if problem else None
+
+
+def quarantine(path: str | Path) -> Path:
+    """Move an unusable run record aside to ``<path>.invalid`` (kept for inspection, replacing an older
+    one) so that the next run of the workflow sees the record missing and trains the run again."""
+    path = Path(path)
+    aside = path.with_name(path.name + ".invalid")
+    path.replace(aside)
+    return aside
+
+
+def quarantine_invalid(paths) -> list[str]:
+    """For the workflow's parse step (a one-line hook in common.smk): move every existing record in
+    ``paths`` that :func:`record_problem` rejects aside, so Snakemake retrains it in this very run.
+    Returns one line per record moved. Costs one JSON parse and schema check per existing record."""
+    lines = []
+    for p in paths:
+        if Path(p).exists():
+            problem = record_problem(p)
+            if problem:
+                lines.append(f"greenhp: run record {p} {problem}; moved aside to {quarantine(p)}, the run is trained again")
+    return lines
 
 
 def to_row(rec: dict) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from greenhp.energy import EnergyConfig, EnergyMonitor
 from greenhp.energy.command import timeline_path_for
 from greenhp.energy.slots import acquire_gpu
 from greenhp.mutation import Mutant
+from greenhp.procs import INTERRUPTED_BY, RunGuard, RunInterrupted, signal_name
+from greenhp.record import schema_problem
 from greenhp.study import detect_gpus
 
 RECORD_SCHEMA_VERSION = 1
@@ -124,14 +126,78 @@ def cpu_seconds(child: Child) -> float:
 
 
 def child_outcome(child: Child, timeout_s: float | None) -> dict:
-    """The child's result, or a failure description when it wrote none."""
+    """The child's result, or a failure description when it wrote none (see also :func:`interruption`)."""
     if child.timed_out:
         return {"status": "timeout", "reason": f"exceeded the time limit of {timeout_s:g} s and was killed"}
+    result = read_result(child)
+    if result is not None:
+        if isinstance(result, dict) and result.get("status") in ("ok", "diverged", "failed"):
+            return result
+        return {"status": "failed", "reason": f"training process wrote an unusable result: {str(result)[:200]}"}
+    code = child.returncode
+    if code is not None and code < 0:
+        return {"status": "failed", "reason": f"training process was killed by {signal_name(-code)} and wrote no result"}
+    return {"status": "failed", "reason": f"training process exited with code {code} and wrote no result"}
+
+
+def read_result(child: Child) -> Any:
     try:
         with open(child.result_path) as fh:
             return json.load(fh)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {"status": "failed", "reason": f"training process exited with code {child.returncode} and wrote no result"}
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def interruption(child: Child, run_id: str) -> RunInterrupted | None:
+    """A training process ended without a result by SIGTERM, SIGINT, SIGHUP, SIGQUIT or a SIGKILL that
+    was not the timeout's was stopped from outside (Ctrl-C, a scheduler, the OOM killer, an operator):
+    that says nothing about its configuration, so the run is not recorded (the rerun trains it)."""
+    code = child.returncode
+    if child.timed_out or code is None or code >= 0 or -code not in INTERRUPTED_BY or read_result(child) is not None:
+        return None
+    return RunInterrupted(f"run {run_id} interrupted: its {child.label} training process was killed by "
+                          f"{signal_name(-code)}: no record written, a rerun trains it", -code)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def result_problem(result: dict) -> str | None:
+    """Why an ``ok`` result from a training process cannot be recorded as ok, or None.
+
+    Catches what would otherwise reach the record and break the runs table: a metric that is not a
+    finite number (NaN/inf arrive as null), a metric other than the one the subject declares, and
+    effective hyperparameters that are not numbers ("0.1", "fast").
+    """
+    declared, name, value = result.get("declared_metric_name"), result.get("metric_name"), result.get("metric_value")
+    if not isinstance(name, str) or not name:
+        return f"the subject reported no metric name (got {name!r})"
+    if declared is not None and name != declared:
+        return f"the subject declares metric {declared!r} but reported {name!r}"
+    if value is None:
+        return f"metric {name} is not a finite number (NaN or inf, written as null)"
+    if not is_number(value) or not math.isfinite(value):
+        return f"metric {name} is {value!r} ({type(value).__name__}), not a finite number"
+    effective = result.get("effective")
+    if not isinstance(effective, dict):
+        return f"the subject reported effective hyperparameters as {type(effective).__name__}, not a mapping"
+    for hp, v in effective.items():
+        if not is_number(v) or not math.isfinite(v):
+            return f"effective hyperparameter {hp} = {v!r} ({type(v).__name__}) is not a finite number"
+    return None
+
+
+def checked(result: dict) -> dict:
+    """``result`` itself, or, when it is ok but unusable, a ``failed`` result naming why."""
+    if result.get("status") != "ok":
+        return result
+    problem = result_problem(result)
+    if problem is None:
+        return result
+    effective = result.get("effective") if isinstance(result.get("effective"), dict) else {}
+    return {**result, "status": "failed", "reason": problem, "metric_value": None,
+            "effective": {k: v for k, v in effective.items() if is_number(v) and math.isfinite(v)} or None}
 
 
 def check_effective(requested: dict, effective: dict, run_id: str) -> None:
@@ -146,16 +212,33 @@ def check_effective(requested: dict, effective: dict, run_id: str) -> None:
         raise HyperparameterMismatch(f"run {run_id}: the training used other hyperparameters than requested: " + "; ".join(bad))
 
 
-def execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str]) -> dict:
+def execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], *, watch_parent: bool = False) -> dict:
     """Run ``spec``, write its record to ``out_path``, return the record.
 
     ``logs`` maps "main" (and "partner" in pair mode) to the file each training process prints to.
+    The run holds a per-run lock, kills whatever its training left running, and raises
+    :class:`greenhp.procs.RunInterrupted` (writing no record) when stopped by a signal; with
+    ``watch_parent`` (the Snakemake entry point) it also stops when Snakemake dies (see greenhp.procs).
     """
     for path in logs.values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", GREENHP_WRAPPER_PID=str(os.getpid()))  # see train.die_with_parent
-    with gpu_slot(spec, env) as gpu_index:
-        return _execute(spec, out_path, logs, env, gpu_index)
+    try:
+        with RunGuard(out_path, spec.run_id, watch_parent=watch_parent) as guard:
+            with gpu_slot(spec, env) as gpu_index:
+                return _execute(spec, out_path, logs, env, gpu_index, guard)
+    except RunInterrupted as err:
+        note_interruption(err, logs.get("main"))
+        raise
+
+
+def note_interruption(err: RunInterrupted, log_path: str | None) -> None:
+    """Say why no record was written, on stderr and at the end of the run's log."""
+    line = f"greenhp: {err}"
+    print(line, file=sys.stderr, flush=True)
+    if log_path:
+        with contextlib.suppress(OSError), open(log_path, "a") as fh:
+            fh.write(line + "\n")
 
 
 def gpu_slot(spec: RunSpec, env: dict[str, str]):
@@ -180,7 +263,8 @@ def gpu_slot(spec: RunSpec, env: dict[str, str]):
     return slot()
 
 
-def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dict[str, str], gpu_index: int | None) -> dict:
+def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dict[str, str], gpu_index: int | None,
+             guard: RunGuard | None = None) -> dict:
     pair = spec.mode == "pair"
     members = [("main", spec.mutant)] + ([("partner", spec.partner)] if pair else [])
     threads = spec.threads
@@ -197,21 +281,48 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
         start_unix, start = time.time(), time.monotonic()
         for child in children:
             start_child(child, env)
+            if guard is not None:
+                guard.add_group(child.proc.pid)
             monitor.track(child.proc.pid, child.label)
         deadline = start + spec.timeout_s if spec.timeout_s else None
         for child in children:
             wait_child(child, deadline)
+        leftovers = guard.cleanup() if guard is not None else []  # what the training forked and left running
         duration = time.monotonic() - start
-        outcomes = {c.label: child_outcome(c, spec.timeout_s) for c in children}
+        outcomes = {c.label: checked(child_outcome(c, spec.timeout_s)) for c in children}
         energy = monitor.end(cpu_seconds={c.label: cpu_seconds(c) for c in children},
                              training_gpus={label: o.get("gpu_uuid") for label, o in outcomes.items()})
+    for c in children:
+        if (stopped := interruption(c, spec.run_id)) is not None:
+            raise stopped
     main = outcomes["main"]
     if main["status"] == "ok":
         check_effective(spec.mutant.hp, main.get("effective") or {}, spec.run_id)
     if pair and outcomes["partner"]["status"] == "ok":
         check_effective(spec.partner.hp, outcomes["partner"].get("effective") or {}, spec.run_id + " (partner)")
     record = build_record(spec, main, energy, start_unix, duration, children, outcomes.get("partner"))
-    write_json(out_path, record)
+    if leftovers:
+        record["leftover_processes"] = leftovers
+        print(f"greenhp: run {spec.run_id}: killed {len(leftovers)} process(es) its training left running: "
+              + "; ".join(leftovers), file=sys.stderr, flush=True)
+    write_json(out_path, schema_valid(record))
+    return record
+
+
+def schema_valid(record: dict) -> dict:
+    """``record``, or, if it breaks the run-record schema (a subject's odd result the checks above
+    missed), the same run as ``failed`` with the schema's complaint as its reason: one odd run must
+    never stop the aggregate rule. A record that is still invalid then is a greenhp bug: raise."""
+    problem = schema_problem(record)
+    if problem is None:
+        return record
+    record.update(status="failed", reason=f"the run's record broke the schema: {problem}",
+                  metric={"name": record["metric"].get("name") if isinstance(record["metric"].get("name"), str) else None,
+                          "value": None})
+    if not (isinstance(record.get("effective"), dict) and all(is_number(v) for v in record["effective"].values())):
+        record["effective"] = None
+    if schema_problem(record) is not None:
+        raise ValueError(f"run {record.get('run_id')}: cannot build a valid record: {schema_problem(record)}")
     return record
 
 
@@ -308,4 +419,4 @@ def run_from_params(params: dict, out_path: str, logs: dict[str, str], threads: 
         carbon_g_per_kwh=params.get("carbon_g_per_kwh"),
         modules=params.get("modules") or {},
     )
-    return execute(spec, out_path, logs)
+    return execute(spec, out_path, logs, watch_parent=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import signal
 import sys
 import time
 import traceback
@@ -58,7 +60,7 @@ def train(request: dict) -> dict:
     )
     print(f"greenhp.train: {subject.name} on {device} seed={ctx.seed} hp={json.dumps(request['hp'])}", flush=True)
     result = {"status": "ok", "device": device, "torch_version": torch.__version__, "pid": os.getpid(),
-              "gpu_uuid": cuda_uuid() if device == "cuda" else None}
+              "gpu_uuid": cuda_uuid() if device == "cuda" else None, "declared_metric_name": subject.metric_name}
     try:
         out = subject.run(dict(request["hp"]), ctx)
     except Diverged as err:
@@ -66,7 +68,7 @@ def train(request: dict) -> dict:
         return {**result, "status": "diverged", "reason": str(err), "metric_name": subject.metric_name}
     if device == "cuda":
         torch.cuda.synchronize()
-    return {
+    result = {
         **result,
         "metric_name": out.metric_name,
         "metric_value": out.metric_value,
@@ -75,6 +77,28 @@ def train(request: dict) -> dict:
         "train_seconds": out.train_seconds,
         "extra": out.extra,
     }
+    problem = output_problem(result)
+    if problem:
+        print(f"greenhp.train: failed: {problem}", flush=True)
+        return {**result, "status": "failed", "reason": problem, "metric_value": None, "extra": None}
+    return result
+
+
+def output_problem(result: dict) -> str | None:
+    """What the JSON result file would lose or hide: a NaN/inf metric (JSON writes it as null), or an
+    ``extra`` that is not JSON-serialisable. The wrapper checks the rest (greenhp.runner.result_problem)."""
+    value = result.get("metric_value")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"metric {result.get('metric_name')} is {value} (not a finite number)"
+    try:
+        json.dumps(result.get("extra"), default=lambda o: o.item() if hasattr(o, "item") else _unserialisable(o))
+    except Exception as err:
+        return f"the subject's extra results are not JSON-serialisable: {err}"
+    return None
+
+
+def _unserialisable(obj):
+    raise TypeError(f"{type(obj).__name__} value {str(obj)[:60]!r}")
 
 
 def die_with_parent() -> None:
@@ -103,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result", required=True, help="where to write the JSON result")
     args = parser.parse_args(argv)
     die_with_parent()
+    # Ctrl-C ends the training by the signal itself (not a KeyboardInterrupt traceback and exit 1),
+    # so the wrapper sees an interruption, not a failure of the configuration.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     with open(args.request) as fh:
         request = json.load(fh)
     start = time.time()
@@ -116,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         kind = "out of memory" if "out of memory" in str(err).lower() else type(err).__name__
         result = {"status": "failed", "reason": f"{kind}: {err}"}
     result["wall_seconds"] = time.time() - start
-    write_json(args.result, result)
+    try:
+        write_json(args.result, result)
+    except (TypeError, ValueError) as err:  # something the checks above missed: still a result
+        write_json(args.result, {"status": "failed", "reason": f"the training's result is not JSON-serialisable: {err}",
+                                 "wall_seconds": result["wall_seconds"]})
     return 0
 
 

@@ -73,3 +73,72 @@ def test_measure_says_why_a_command_did_not_start(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "greenhp measure: exit code 127: could not start command:" in err and "no-such-program" in err
     assert json.loads(out.read_text())["returncode"] == 127
+
+
+# -- hostile use (issue 11, failure 8 and the SIGTERM weak spot) --------------------------------------
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("make_out, msg", [
+    (lambda d: d, "is a directory"),
+    (lambda d: (d / "ro").mkdir(mode=0o500) or d / "ro" / "r.json", "cannot write in"),
+    (lambda d: (d / "file").write_text("") or d / "file" / "r.json", "cannot create the folder"),
+    (lambda d: Path("/proc/self/r.json"), "cannot write in"),  # unwritable even for root
+])
+def test_unusable_out_path_is_refused_before_the_command_runs(tmp_path, capsys, make_out, msg):
+    out = make_out(tmp_path)
+    if out.parent.name == "ro" and os.geteuid() == 0:
+        pytest.skip("root can write into a read-only folder")
+    marker = tmp_path / "ran"
+    with pytest.raises(SystemExit) as ei:
+        main(["--out", str(out), "--", sys.executable, "-c", f"open({str(marker)!r}, 'w')"])
+    assert ei.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}: " in err and msg in err
+    assert not marker.exists(), "the command ran although its record could not be written"
+
+
+def test_a_command_killed_by_a_signal_exits_128_plus_the_signal(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = main(["--out", str(out), "--", sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    assert rc == 137
+    rec = json.loads(out.read_text())
+    assert rec["returncode"] == 137 and rec["signal"] == "SIGKILL"
+    assert "exit code 137 (killed by SIGKILL)" in capsys.readouterr().err
+
+
+def measure_process(tmp_path, script, *extra):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    ready = tmp_path / "ready"
+    code = f"import signal, time; {script}; open({str(ready)!r}, 'w'); time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-m", "greenhp.cli", "measure", "--out", str(tmp_path / "r.json"), *extra,
+                             "--", sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ready.exists()
+    return proc
+
+
+def test_sigterm_is_forwarded_and_escalated_when_the_command_ignores_it(tmp_path):
+    proc = measure_process(tmp_path, "signal.signal(signal.SIGTERM, signal.SIG_IGN)", "--kill-grace-s", "1")
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert time.monotonic() - t0 < 10
+    assert proc.returncode == 137, err
+    assert "the command still runs 1 s after SIGTERM; sending SIGKILL" in err
+    assert json.loads((tmp_path / "r.json").read_text())["signal"] == "SIGKILL"
+
+
+def test_sigterm_to_a_command_that_obeys_ends_it_with_143(tmp_path):
+    proc = measure_process(tmp_path, "pass")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143 and "SIGKILL" not in err.replace("(killed by SIGTERM)", "")

@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Sequence
 
-from .command import measure_command
+from .command import measure_command, out_path_problem
 from .config import EnergyConfig
 
 
@@ -21,6 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run record path (JSON, written atomically)")
     p.add_argument("--config", help="YAML: the energy mapping itself, or a study config with an 'energy:' key")
     p.add_argument("--gpu-index", type=int, default=None, help="NVML index of the GPU to measure")
+    p.add_argument("--kill-grace-s", type=float, default=10.0,
+                   help="after forwarding SIGINT/SIGTERM, SIGKILL the command if it still runs this long (default 10)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command and its arguments")
     return p
 
@@ -66,11 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("no command given: greenhp measure --out run.json -- <command ...>")
     if a.gpu_index is not None and a.gpu_index < 0:
         p.error(f"--gpu-index: {a.gpu_index} must be >= 0")
+    if not a.kill_grace_s >= 0 or a.kill_grace_s == float("inf"):
+        p.error(f"--kill-grace-s: {a.kill_grace_s} must be a finite number >= 0")
     try:
         cfg = load_config(a.config)
     except ValueError as e:
         p.error(str(e))
-    rc = measure_command(cmd, a.out, cfg, gpu_index=a.gpu_index)
+    problem = out_path_problem(a.out)
+    if problem:  # before the command runs: a long job must not end without a place for its record
+        p.error(f"--out {a.out}: {problem}")
+    rc = measure_command(cmd, a.out, cfg, gpu_index=a.gpu_index, kill_grace_s=a.kill_grace_s)
     try:
         with open(a.out) as fh:
             print(f"greenhp measure: {summary(json.load(fh))} -> {a.out}", file=sys.stderr)
@@ -87,7 +94,7 @@ def _domain(name: str, d: dict) -> str:
 
 def summary(record: dict) -> str:
     """One line for the terminal: exit code, duration, each domain's joules and method (or why not)."""
-    head = f"exit code {record.get('returncode')}"
+    head = f"exit code {record.get('returncode')}" + (f" (killed by {record['signal']})" if record.get("signal") else "")
     if record.get("error"):
         return f"{head}: {record['error']}"
     e = record.get("energy") or {}
