@@ -1,4 +1,8 @@
 # Rules train_single / train_pair: one measured training run (see greenhp.runner).
+# params.spec is the run's identity; the settings that must not rerun a finished run (time limit,
+# carbon intensity) come from the job's config (greenhp.study.run_settings).
 from greenhp.runner import run_from_params
+from greenhp.study import run_settings
 
-run_from_params(snakemake.params.spec, snakemake.output[0], dict(snakemake.log.items()), snakemake.threads)
+params = {**snakemake.params.spec, **run_settings(snakemake.config)}
+run_from_params(params, snakemake.output[0], dict(snakemake.log.items()), snakemake.threads)
