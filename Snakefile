@@ -1,6 +1,7 @@
 # greenhp: hyperparameter-energy studies of deep-learning training.
 # This file only sets up and includes; the stages live in workflow/rules/, the logic in src/greenhp/.
 
+import os
 import sys
 
 from snakemake.utils import min_version
@@ -23,6 +24,10 @@ try:  # the schema (workflow/schemas/config.schema.yaml) also fills in the defau
     validate_config(config)
 except StudyError as err:
     sys.exit(f"greenhp: configuration rejected: {err}")
+
+
+# With --sdm conda, envs/*.post-deploy.sh install greenhp from this checkout into each environment.
+os.environ["GREENHP_SOURCE"] = workflow.basedir
 
 
 report: "workflow/report/workflow.rst"
