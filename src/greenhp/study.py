@@ -190,22 +190,30 @@ def study_subject(config: dict, name: str) -> Subject:
         raise StudyError(f"subjects.{name}.module: {err}") from None
 
 
+def own_defaults(config: dict, name: str) -> dict[str, int | float]:
+    """The subject's own default hyperparameters, checked: a user subject's unknown hyperparameter or
+    bad value is named as the subject's own default (not blamed on a mutation operator later)."""
+    subject = study_subject(config, name)
+    if not isinstance(subject.defaults, dict) or not subject.defaults:
+        raise StudyError(f"subjects.{name}: the subject declares no default hyperparameters (Subject.defaults)")
+    sconf = config["subjects"].get(name) or {}
+    own = f"subjects.{name}: the subject's own default " if sconf.get("module") else f"subjects.{name}: default "
+    base = {}
+    for hp, value in subject.defaults.items():
+        if hp not in HYPERPARAMETERS:
+            raise StudyError(f"{own}{hp!r} is not a hyperparameter greenhp knows; allowed: {', '.join(HYPERPARAMETERS)}")
+        try:
+            base[hp] = HYPERPARAMETERS[hp].check(value, own)
+        except ValueError as err:
+            raise StudyError(str(err)) from None
+    return base
+
+
 def subject_defaults(config: dict) -> dict[str, dict[str, int | float]]:
     """Each configured subject's original hyperparameters: the subject's defaults, then the config's overrides."""
     out = {}
     for name, sconf in config["subjects"].items():
-        subject = study_subject(config, name)
-        if not isinstance(subject.defaults, dict) or not subject.defaults:
-            raise StudyError(f"subjects.{name}: the subject declares no default hyperparameters (Subject.defaults)")
-        own = f"subjects.{name}: the subject's own default " if (sconf or {}).get("module") else f"subjects.{name}: default "
-        base = {}
-        for hp, value in subject.defaults.items():
-            if hp not in HYPERPARAMETERS:
-                raise StudyError(f"{own}{hp!r} is not a hyperparameter greenhp knows; allowed: {', '.join(HYPERPARAMETERS)}")
-            try:
-                base[hp] = HYPERPARAMETERS[hp].check(value, own)
-            except ValueError as err:
-                raise StudyError(str(err)) from None
+        base = own_defaults(config, name)
         for hp, value in ((sconf or {}).get("defaults") or {}).items():
             if hp not in base:
                 raise StudyError(f"subjects.{name}.defaults.{hp}: not a hyperparameter of {name}; allowed: {', '.join(base)}")
@@ -227,7 +235,7 @@ def check_config(config: dict) -> None:
             raise StudyError(f"subjects: name {name!r} may hold only letters, digits, _ and -")
         if len(name) > MAX_SUBJECT_NAME:
             raise StudyError(f"subjects: name {name[:20]!r}... is {len(name)} characters long; allowed: at most {MAX_SUBJECT_NAME}")
-        defaults = study_subject(config, name).defaults
+        defaults = own_defaults(config, name)
         hps = (sconf or {}).get("hyperparameters") or {}
         names = hps if isinstance(hps, list) else list(hps)
         for hp in names:
