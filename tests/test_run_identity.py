@@ -115,3 +115,9 @@ def test_what_changes_training_or_measurement_retrains(finished, path, value):
         assert "results/runs/single/digits_mlp__original/rep1.json" in planned
     else:
         assert set(planned) == set(records)
+
+
+def test_more_mutants_keep_the_finished_runs(finished):
+    work, records = finished
+    planned = planned_training(work, changed("mutants_per_hyperparameter", 2))
+    assert len(planned) == 2 and not set(planned) & set(records), planned  # the new mutant, single and pair
