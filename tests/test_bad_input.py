@@ -67,6 +67,22 @@ def config_edit(path, value):
     return apply
 
 
+def raw_config(text_of):
+    """A case that writes the config file's text: ``text_of(yaml_text_of_BASE)``."""
+    def apply(config, work):
+        return text_of(yaml.safe_dump(config, sort_keys=False))
+    return apply
+
+
+def user_subject(body: str, name: str = "mine"):
+    """A case with a user-defined subject ``mine`` whose module file is ``body``."""
+    def apply(config, work):
+        (work / f"{name}.py").write_text(body)
+        config["subjects"] = {"mine": {"module": f"{name}.py:SUBJECT"}}
+        config["pairs"] = {}
+    return apply
+
+
 CASES = {
     # ---- configuration (JSON schema)
     "repetitions_negative": (config_edit("repetitions", -1), r"repetitions: -1 is not allowed; allowed: integer >= 1"),
@@ -81,6 +97,26 @@ CASES = {
     "subject_key_misspelt": (config_edit("subjects.digits_cnn", {"hyperparams": ["lr"]}),
                              r"subjects.digits_cnn: unknown key 'hyperparams'; allowed: hyperparameters, defaults, module"),
     "alpha_out_of_range": (config_edit("analysis", {"alpha": 1.5}), r"analysis.alpha: 1.5 is not allowed; allowed: number > 0 and < 1"),
+    # ---- an unknown key in every section (issue 10, item 4)
+    "energy_key_misspelt": (config_edit("energy", {"gpu_meterr": "nvml"}),
+                            r"energy: unknown key 'gpu_meterr'; allowed: gpu_meter, cpu_meter, cpu_watts_per_core, sample_hz"),
+    "carbon_key_misspelt": (config_edit("carbon", {"intensity": 100}), r"carbon: unknown key 'intensity'; allowed: intensity_g_per_kwh, price_per_kwh"),
+    "data_key_misspelt": (config_edit("data", {"sorce": "real"}), r"data: unknown key 'sorce'; allowed: root, download, source, scale"),
+    "analysis_key_misspelt": (config_edit("analysis", {"nboot": 100}), r"analysis: unknown key 'nboot'; allowed: alpha, delta_threshold, n_boot, seed"),
+    # ---- resource bounds (issue 11, failure 10) and weak spots
+    "repetitions_huge": (config_edit("repetitions", 1e9), r"repetitions: 1000000000.0 is not allowed; allowed: integer >= 1 and <= 1000"),
+    "seed_beyond_int64": (config_edit("seed", 2**70), r"seed: 1180591620717411303424 is not allowed; allowed: integer >= 0 and <= 9223372036854774807"),
+    "torch_threads_huge": (config_edit("train.torch_threads", 10**6), r"train.torch_threads: 1000000 is not allowed; allowed: integer >= 0 and <= 256"),
+    "n_boot_huge": (config_edit("analysis", {"n_boot": 10**12}), r"analysis.n_boot: 1000000000000 is not allowed; allowed: integer >= 100 and <= 100000"),
+    "cpu_watts_negative": (config_edit("energy", {"cpu_watts_per_core": -1}), r"energy.cpu_watts_per_core: -1 is not allowed; allowed: number > 0 and <= 1000"),
+    "timeout_infinite": (config_edit("train.timeout_s", float("inf")), r"train.timeout_s: inf is not allowed; allowed: number or null > 0 and <= 604800"),
+    "sample_hz_as_text": (raw_config(lambda text: text + "energy:\n  sample_hz: 1e6\n"),
+                          r"energy.sample_hz: '1e6' is not allowed; allowed: number > 0 and <= 1000 \(YAML reads 1e6 as text, not a number: .*1.0e\+06\)"),
+    "key_written_twice": (raw_config(lambda text: text + "seed: 6\n"),
+                          r"config file \S+study.yaml, line \d+: key 'seed' appears twice in one mapping \(first at line 2\)"),
+    "module_exits_at_import": (user_subject("import sys\nsys.exit(3)\n"), r"subjects.mine.module: 'mine.py:SUBJECT' called sys.exit\(3\) while being imported"),
+    "pair_partner_twice": (config_edit("pairs", {"digits_cnn": ["digits_mlp", "digits_mlp"]}),
+                           r"pairs.digits_cnn: partner 'digits_mlp' is listed twice"),
     # ---- configuration (study semantics)
     "subject_unknown": (config_edit("subjects.resnet9000", None), r"unknown subject 'resnet9000'; known subjects: .*digits_cnn"),
     "hyperparameter_misspelt": (config_edit("subjects.digits_cnn.hyperparameters", ["learning_rate"]),
@@ -128,6 +164,13 @@ CASES = {
                           r"mutant table: no original row for subject 'digits_mlp' \(mutant_id digits_mlp__original\)"),
     "table_ragged_row": (table_edit(lambda rows: rows[:2] + [rows[2][:-1]] + rows[3:]), r"mutant table mutants.tsv, line 3: \d+ cells, header has \d+"),
     "table_hp_missing": (table_edit(lambda rows: set_cell(rows, 2, "hp_lr", "")), r"mutant 'digits_cnn__\S+': no value for hp_lr"),
+    "table_binary": (table_edit(lambda rows: "\x00\x01 not a table \x00"), r"mutant table mutants.tsv: is a binary file \(it holds NUL bytes\), not tab-separated text"),
+    "table_id_300_chars": (table_edit(lambda rows: set_cell(rows, 2, "mutant_id", "a" + "b1" * 150)),
+                           r"mutant_id 'ab1b1b1\S*'... is 301 characters long; allowed: at most 100"),
+    "table_id_periodic": (table_edit(lambda rows: set_cell(rows, 2, "mutant_id", "cnn_" + "x" * 20)),
+                          r"mutant_id 'cnn_x{20}': ends in 'x' repeated 20 times, which Snakemake refuses as a wildcard value"),
+    "table_value_contradicts_hp": (table_edit(lambda rows: set_cell(rows, 3, "value", "0.5")),
+                                   r"mutant 'digits_cnn__lr__\S+': value 0.5 contradicts hp_lr \S+; they must be equal"),
     "table_hp_foreign": (table_edit(lambda rows: set_cell(rows, 2, "hyperparameter", "momentum")),
                          r"mutant 'digits_cnn__\S+': hyperparameter 'momentum' is not one of digits_cnn's: epochs, lr"),
 }
@@ -138,8 +181,8 @@ def run_case(name: str, root, apply=None):
     work = root / name
     work.mkdir()
     config = copy.deepcopy(BASE)
-    apply(config, work)
-    (work / "study.yaml").write_text(yaml.safe_dump(config))
+    raw = apply(config, work)  # a case may write the config file's text itself (e.g. a key twice)
+    (work / "study.yaml").write_text(raw if isinstance(raw, str) else yaml.safe_dump(config))
     cmd = snakemake_cmd() + ["-n", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),
                              "--configfile", str(work / "study.yaml")]
     out = subprocess.run(cmd, cwd=work, env=subprocess_env(), capture_output=True, text=True, timeout=120)
@@ -177,3 +220,105 @@ def test_rejected_with_one_line_naming_the_field(outcomes, name):
 def test_no_value_reached_a_shell(outcomes):
     root = outcomes["_root"]
     assert not list(root.rglob(PWNED)) and not (ROOT / PWNED).exists()
+
+
+# ---------------------------------------------------------------- fast checks of greenhp.study itself
+# The same checks the Snakefile runs at parse time, called directly (no Snakemake start each).
+
+def study_rejection(config: dict, work=None) -> str:
+    """The one-line StudyError a config (and its mutant table under ``work``) gets; "" when accepted."""
+    from greenhp.study import StudyError, load_study, validate_config
+
+    try:
+        validate_config(config)
+        load_study(config, base_dir=work or ".")
+    except StudyError as err:
+        return str(err)
+    return ""
+
+
+USER_SUBJECT = """
+import dataclasses
+from greenhp.subjects import get_subject
+SUBJECT = dataclasses.replace(get_subject("digits_mlp"), defaults={defaults})
+"""
+
+
+@pytest.mark.parametrize("defaults, pattern", [
+    ({"epochs": 2, "lr": 0.1, "foo": 1}, r"^subjects.mine: the subject's own default 'foo' is not a hyperparameter greenhp knows; allowed: epochs, lr"),
+    ({"epochs": 2, "lr": "fast"}, r"^subjects.mine: the subject's own default lr: expected a number, got 'fast'$"),
+    ({"epochs": 2, "lr": -0.1}, r"^subjects.mine: the subject's own default lr: -0.1 is out of range; allowed: float in \(0.0, inf\)$"),
+    ({}, r"^subjects.mine: the subject declares no default hyperparameters"),
+])
+def test_user_subject_defaults_are_checked_and_named(tmp_path, monkeypatch, defaults, pattern):
+    """issue 11, failure 11 and a weak spot: a user's own default is named as such, never blamed on an operator."""
+    (tmp_path / "mine_subject.py").write_text(USER_SUBJECT.format(defaults=repr(defaults)))
+    monkeypatch.chdir(tmp_path)
+    config = copy.deepcopy(BASE)
+    config["subjects"] = {"mine": {"module": f"{tmp_path}/mine_subject.py:SUBJECT", "hyperparameters": ["lr"]}}
+    config["pairs"] = {}
+    message = study_rejection(config)
+    assert re.search(pattern, message), message
+
+
+def table_rejection(tmp_path, edit) -> str:
+    rows = base_table()
+    text = edit(rows)
+    (tmp_path / "t.tsv").write_text(text if isinstance(text, str) else "\n".join("\t".join(r) for r in text) + "\n")
+    return study_rejection(dict(copy.deepcopy(BASE), mutants_table="t.tsv"), work=tmp_path)
+
+
+def test_a_table_with_a_byte_order_mark_is_read(tmp_path):
+    rows = base_table()
+    (tmp_path / "t.tsv").write_bytes(b"\xef\xbb\xbf" + ("\n".join("\t".join(r) for r in rows) + "\n").encode())
+    assert study_rejection(dict(copy.deepcopy(BASE), mutants_table="t.tsv"), work=tmp_path) == ""
+
+
+def swap_hp_lr_value(rows, row, value):
+    rows[row][col(rows, "hp_lr")] = value
+    return rows
+
+
+@pytest.mark.parametrize("edit, pattern", [
+    (lambda rows: [r + [r[col(rows, "hp_lr")]] for r in rows[:1]] + [r + [r[col(rows, "hp_lr")]] for r in rows[1:]],
+     r"mutant table \S*t.tsv: column\(s\) hp_lr appear more than once in the header"),
+    (lambda rows: swap_hp_lr_value(rows, 3, "0.05"),  # the lr mutant made equal to the original
+     r"mutant 'digits_cnn__lr__\S+': value 0.02561 contradicts hp_lr 0.05"),
+    (lambda rows: set_cell(set_cell(swap_hp_lr_value(rows, 3, "0.05"), 3, "value", "0.05"), 3, "hyperparameter", "lr"),
+     r"mutant 'digits_cnn__lr__\S+': has the same hyperparameters as digits_cnn__original; a mutant must change one"),
+    (lambda rows: set_cell(set_cell(rows, 3, "hyperparameter", "none"), 3, "operator", "none"),
+     r"mutant 'digits_cnn__lr__\S+': hyperparameter none marks the original, and digits_cnn's original is digits_cnn__original"),
+    (lambda rows: set_cell(rows, 3, "original", "0.07"),
+     r"mutant 'digits_cnn__lr__\S+': original 0.07 contradicts hp_lr 0.05 of digits_cnn__original"),
+    (lambda rows: set_cell(rows, 1, "hyperparameter", "lr"),
+     r"mutant 'digits_cnn__original': an original has hyperparameter none and operator none"),
+])
+def test_contradictory_or_duplicated_table_rows_are_rejected(tmp_path, edit, pattern):
+    """issue 11, failure 7 and weak spots: value vs hp_<h>, a duplicated hp_ column, a mutant identical to
+    its original, a second none row."""
+    message = table_rejection(tmp_path, edit)
+    assert re.search(pattern, message), message
+
+
+def test_a_non_utf8_table_is_one_line(tmp_path):
+    (tmp_path / "t.tsv").write_bytes(b"mutant_id\tsubject\n\xff\xfe\xfd\n")
+    message = study_rejection(dict(copy.deepcopy(BASE), mutants_table="t.tsv"), work=tmp_path)
+    assert message == f"mutant table {tmp_path / 't.tsv'}: is not UTF-8 text (byte 0xff at offset 18)"
+
+
+def test_a_binary_or_non_mapping_config_file_is_one_line(tmp_path):
+    from greenhp.study import StudyError, load_config_files
+
+    (tmp_path / "b.yaml").write_bytes(b"seed: 1\n\xff\xfe\n")
+    with pytest.raises(StudyError, match=r"b.yaml: is not UTF-8 text \(byte 0xff at offset 8\)"):
+        load_config_files([tmp_path / "b.yaml"])
+    (tmp_path / "l.yaml").write_text("- 1\n")
+    with pytest.raises(StudyError, match=r"l.yaml: the configuration must be a mapping of keys to values, not list"):
+        load_config_files([tmp_path / "l.yaml"])
+
+
+def test_generated_tables_pass_the_new_row_checks():
+    """Every check above holds for the tables greenhp draws itself (the default and the paper study)."""
+    for path in (ROOT / "config.yaml", ROOT / "studies/paper.yaml"):
+        config = yaml.safe_load(path.read_text())
+        assert study_rejection(config) == "", path

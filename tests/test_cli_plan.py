@@ -1,9 +1,14 @@
 """`greenhp plan` checks a study config as the Snakefile does and prints its job counts; a bad
 config gives one line naming the field and exit code 2, never a traceback."""
 
+import re
+import shutil
+import subprocess
+
+import pytest
 import yaml
 
-from testutil import ROOT
+from testutil import ROOT, snakemake_cmd, subprocess_env
 from greenhp.cli import main
 
 
@@ -50,9 +55,92 @@ def test_plan_names_an_unreadable_file(capsys, tmp_path):
     bad = tmp_path / "broken.yaml"
     bad.write_text("a: [\n")
     rc, _, err = _plan(capsys, bad)
-    assert rc == 2 and err.startswith(f"greenhp plan: cannot read {bad}:")
+    assert rc == 2 and err.startswith(f"greenhp plan: cannot read config file {bad}, line 2: not valid YAML")
     rc, _, err = _plan(capsys, tmp_path / "missing.yaml")
     assert rc == 2 and "missing.yaml" in err
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     rc, _, err = _plan(capsys, tmp_path / "list.yaml")
     assert rc == 2 and "must be a mapping" in err
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    """A fresh copy of the workflow's files, to run Snakemake from its root exactly as a user types it
+    (no --directory, no --snakefile), without touching this checkout's results/."""
+    root = tmp_path_factory.mktemp("clone")
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(ROOT / name, root / name)
+    for name in ("workflow", "profiles", "studies", "scripts", "envs"):
+        shutil.copytree(ROOT / name, root / name, symlinks=True)
+    # the schema links point into src/; resolve them in the copy
+    for link in (root / "workflow/schemas").iterdir():
+        if link.is_symlink():
+            target = (ROOT / "workflow/schemas" / link.name).resolve()
+            link.unlink()
+            shutil.copy(target, link)
+    return root
+
+
+def workflow_counts(cwd, *args: str) -> tuple[dict[str, int], str]:
+    out = subprocess.run(snakemake_cmd() + ["-n", *args], cwd=cwd, env=subprocess_env(),
+                         capture_output=True, text=True, timeout=300)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", text, re.M)}
+    return counts, text
+
+
+def plan_counts(capsys, monkeypatch, cwd, *args: str) -> dict[str, int]:
+    monkeypatch.chdir(cwd)
+    rc = main(["plan", *args])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    return {k: int(v) for k, v in (line.split("\t") for line in out.strip().splitlines())}
+
+
+@pytest.mark.slow
+def test_a_study_is_its_config_file_and_plan_agrees(clone, capsys, monkeypatch):
+    """issue 10: `snakemake -n --configfile studies/paper.yaml` from the root lists the paper's 400 + 400
+    training jobs and nothing of config.yaml's digits study; `greenhp plan` prints the same counts."""
+    counts, text = workflow_counts(clone, "--configfile", "studies/paper.yaml")
+    assert counts["train_single"] == 400 and counts["train_pair"] == 400
+    assert "digits_" not in text and "resnet20__original" in text
+    plan = plan_counts(capsys, monkeypatch, clone, "--configfile", "studies/paper.yaml")
+    assert (plan["single_jobs"], plan["pair_jobs"]) == (counts["train_single"], counts["train_pair"])
+
+
+@pytest.mark.slow
+def test_without_a_config_file_the_study_is_config_yaml(clone, capsys, monkeypatch):
+    counts, text = workflow_counts(clone)
+    plan = plan_counts(capsys, monkeypatch, clone)
+    assert (plan["single_jobs"], plan["pair_jobs"]) == (counts["train_single"], counts["train_pair"]) == (30, 15)
+    assert "mnist" not in text
+
+
+@pytest.mark.slow
+def test_several_config_files_merge_alike_in_plan_and_workflow(clone, capsys, monkeypatch):
+    (clone / "fewer.yaml").write_text("repetitions: 2\npairs: {mnist_cnn: [mnist_ff, siamese]}\n")
+    args = ("--configfile", "studies/paper.yaml", "fewer.yaml")
+    counts, _ = workflow_counts(clone, *args)
+    plan = plan_counts(capsys, monkeypatch, clone, *args)
+    assert (plan["single_jobs"], plan["pair_jobs"]) == (counts["train_single"], counts["train_pair"])
+    assert counts["train_single"] == 160 and counts["train_pair"] == 16 * 2 * 2 + 4 * 16 * 2
+
+
+def test_plan_rejects_a_duplicated_partner_as_the_workflow_does(capsys, tmp_path):
+    rc, _, err = _plan(capsys, _bad(tmp_path, lambda c: c.update(pairs={"digits_cnn": ["digits_mlp", "digits_mlp"]})))
+    assert rc == 2 and "pairs.digits_cnn: partner 'digits_mlp' is listed twice" in err
+
+
+def test_plan_rejects_a_key_written_twice(capsys, tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text((ROOT / "config.yaml").read_text() + "\nseed: 3\n")
+    rc, _, err = _plan(capsys, path)
+    assert rc == 2 and re.search(r"line \d+: key 'seed' appears twice in one mapping \(first at line \d+\)", err), err
+
+
+def test_plan_names_a_binary_config_file(capsys, tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    rc, _, err = _plan(capsys, path)
+    assert rc == 2 and err.strip() == f"greenhp plan: cannot read config file {path}: is a binary file (it holds NUL bytes), not text"

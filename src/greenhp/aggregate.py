@@ -30,8 +30,13 @@ def cell(value) -> str:
     return str(value)
 
 
-def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path | None = None) -> int:
-    """Validate each record and write one row per run, in the order given. Returns the row count."""
+def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path | None = None,
+              carbon_g_per_kwh: float | None = None) -> int:
+    """Validate each record and write one row per run, in the order given. Returns the row count.
+
+    ``carbon_g_per_kwh`` (the study's current intensity): ``co2e_g`` is computed from each run's
+    ``energy_kwh`` with it, so a changed intensity updates the table without retraining anything.
+    """
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
     writer.writerow(RUN_COLUMNS)
@@ -48,6 +53,8 @@ def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path
             row = invalid_row(path, f"run record {path} {problem}{note}")
             warnings.append(f"greenhp: {row['reason']}")
             print(warnings[-1], file=sys.stderr, flush=True)
+        if carbon_g_per_kwh is not None and row.get("energy_kwh") is not None:
+            row["co2e_g"] = row["energy_kwh"] * float(carbon_g_per_kwh)
         writer.writerow([cell(row.get(c)) for c in RUN_COLUMNS])
         counts[row["status"]] = counts.get(row["status"], 0) + 1
         n += 1

@@ -50,7 +50,23 @@ def schema_message(error: Any) -> str:
         return f"{field_path(path)}: is empty; allowed: {allowed(error.schema)}"
     value = error.instance
     shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-    return f"{field_path(path)}: {shown} is not allowed; allowed: {allowed(error.schema)}"
+    return f"{field_path(path)}: {shown} is not allowed; allowed: {allowed(error.schema)}{number_hint(value, error.schema)}"
+
+
+def number_hint(value: Any, schema: Any) -> str:
+    """YAML 1.1 (PyYAML, Snakemake) reads ``1e6`` as text; say so where a number was meant."""
+    if not isinstance(value, str) or not isinstance(schema, dict):
+        return ""
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    if not {"number", "integer"} & set(types):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    written = f"{number:.1e}" if "e" in value.lower() else repr(number)
+    return f" (YAML reads {value} as text, not a number: write it with a dot and a signed exponent, e.g. {written})"
 
 
 def validation_error(err: BaseException):

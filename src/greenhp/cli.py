@@ -2,7 +2,7 @@
 
     greenhp measure --out run.json [--config energy.yaml] [--gpu-index N] -- <command ...>
         measure any command's GPU/CPU/DRAM energy the way the workflow does (see greenhp.energy)
-    greenhp plan [--configfile config.yaml]
+    greenhp plan [--configfile FILE ...]
         check a study configuration and print its configurations and job counts
 """
 
@@ -15,19 +15,22 @@ from typing import Sequence
 def plan(argv: Sequence[str]) -> int:
     """Validate a study configuration the way the Snakefile does and print what it would run."""
     import argparse
+    import os
 
-    import yaml
-
-    from greenhp.study import StudyError, describe, load_study, validate_config
+    from greenhp.study import StudyError, describe, load_config_files, load_study, validate_config
 
     parser = argparse.ArgumentParser(prog="greenhp plan", description="Check a study config and count its jobs.")
-    parser.add_argument("--configfile", default="config.yaml")
+    parser.add_argument("--configfile", nargs="+", default=None, metavar="FILE",
+                        help="the study, as for snakemake: these files merged in order (default: config.yaml)")
     args = parser.parse_args(argv)
+    paths = args.configfile or ["config.yaml"]
     try:
-        with open(args.configfile) as fh:
-            config = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as err:
-        print(f"greenhp plan: cannot read {args.configfile}: {' '.join(str(err).split())}", file=sys.stderr)
+        for path in paths:
+            if not os.path.isfile(path):
+                raise StudyError(f"config file {path}: not found")
+        config = load_config_files(paths)
+    except StudyError as err:
+        print(f"greenhp plan: cannot read {err}", file=sys.stderr)
         return 2
     try:
         validate_config(config)

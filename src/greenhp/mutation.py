@@ -278,10 +278,20 @@ def check_row(validator, rec: dict[str, str], where: str) -> None:
 
 def read_tsv(path: str | Path) -> list[Mutant]:
     """Read a mutant table (ours or a user's); structural checks only, see ``greenhp.study.check_mutants``."""
-    lines = Path(path).read_text().splitlines()
+    data = Path(path).read_bytes()
+    if b"\x00" in data:
+        raise MutationError(f"mutant table {path}: is a binary file (it holds NUL bytes), not tab-separated text")
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (spreadsheet export) is not part of the first column's name
+    except UnicodeDecodeError as err:
+        raise MutationError(f"mutant table {path}: is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})") from None
+    lines = text.splitlines()
     if not lines or not lines[0].strip():
         raise MutationError(f"mutant table {path}: empty file; expected a header with {', '.join(FIXED_COLUMNS)}")
     header = lines[0].split("\t")
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise MutationError(f"mutant table {path}: column(s) {', '.join(repeated)} appear more than once in the header")
     missing = [c for c in FIXED_COLUMNS if c not in header]
     if missing:
         raise MutationError(f"mutant table {path}: missing column(s) {', '.join(missing)}")

@@ -10,6 +10,8 @@ rule aggregate:
         ),
     log:
         "logs/aggregate.log",
+    params:
+        carbon_g_per_kwh=config["carbon"]["intensity_g_per_kwh"],  # CO2e from the joules, never a retrain
     conda:
         "../../envs/analysis.yaml"
     script:

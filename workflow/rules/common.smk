@@ -3,14 +3,13 @@
 
 import sys
 
-from greenhp.study import ID_PATTERN, StudyError, detect_gpus, load_study
+from greenhp.study import ID_PATTERN, StudyError, detect_gpus, load_study, run_spec
 
 try:
     STUDY = load_study(config)
 except StudyError as err:
     sys.exit(f"greenhp: configuration rejected: {err}")
 
-SUBJECT_MODULES = {name: s["module"] for name, s in config["subjects"].items() if s and s.get("module")}
 SINGLE_JOBS = STUDY.single_jobs()
 PAIR_JOBS = STUDY.pair_jobs()
 SINGLE_RECORDS = [f"results/runs/single/{j.mutant_id}/rep{j.repetition}.json" for j in SINGLE_JOBS]
@@ -40,26 +39,12 @@ def train_threads():
 
 
 def run_params(mode):
-    """params for a training rule: the run's full specification (values reach the script, never a shell)."""
+    """params for a training rule: the run's identity (greenhp.study.run_spec), no more, so that only a
+    change of what the run trains or measures reruns it. The time limit and the carbon intensity reach
+    the job through its config (greenhp.study.run_settings, read by scripts/train.py)."""
 
     def params(wildcards):
-        mutant = STUDY.by_id[wildcards.mutant_id]
-        partner = STUDY.by_id[wildcards.partner] if mode == "pair" else None
-        rep = int(wildcards.rep)
-        return {
-            "mode": mode,
-            "mutant": mutant,
-            "partner": partner,
-            "repetition": rep,
-            "seed": int(config["seed"]) + rep,
-            "device": config["device"],
-            "torch_threads": config["train"]["torch_threads"],
-            "data": config["data"],
-            "max_steps": config["train"]["max_steps"],
-            "timeout_s": config["train"]["timeout_s"],
-            "energy": config.get("energy") or {},
-            "carbon_g_per_kwh": config["carbon"]["intensity_g_per_kwh"],
-            "modules": SUBJECT_MODULES,
-        }
+        partner = wildcards.partner if mode == "pair" else None
+        return run_spec(config, STUDY, mode, wildcards.mutant_id, partner, int(wildcards.rep))
 
     return params

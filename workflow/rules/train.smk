@@ -6,7 +6,7 @@ rule train_single:
     params:
         spec=run_params("single"),
     threads: train_threads()
-    retries: config["train"]["retries"]
+    retries: config["train"]["retries"]  # None (the default): --retries of the profile or command line
     resources:
         gpu=GPU_PER_JOB,
     conda:
