@@ -6,6 +6,7 @@ NaN: no energy is ever treated as 0.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -244,10 +245,10 @@ def _check_range(out: pd.DataFrame, col: str, lo: float | None, hi: float, what:
     sel = v.notna() if rows is None else v.notna() & rows
     bad = sel & ~np.isfinite(v.fillna(0.0))
     if bad.any():
-        raise ValueError(f"runs table: {col} = {v[bad].iloc[0]!r} in {_row_ref(out, bad)}: {what}")
+        raise ValueError(f"runs table: {col} = {float(v[bad].iloc[0])} in {_row_ref(out, bad)}: {what}")
     bad = sel & ((v.abs() > hi) | ((v < lo) if lo is not None else False))
     if bad.any():
-        raise ValueError(f"runs table: {col} = {v[bad].iloc[0]!r} in {_row_ref(out, bad)}: {what}")
+        raise ValueError(f"runs table: {col} = {float(v[bad].iloc[0])} in {_row_ref(out, bad)}: {what}")
 
 
 def _same(a: float, b: float) -> bool:
@@ -281,7 +282,7 @@ def _fill_hyperparameters(out: pd.DataFrame) -> None:
             if diff.any():
                 i = np.flatnonzero(diff.to_numpy())[0]
                 raise ValueError(f"runs table: {_row_ref(out, diff)} is a mutant of {h} with value "
-                                 f"{value.iloc[i]!r} but {col} = {hv.iloc[i]!r}")
+                                 f"{float(value.iloc[i]):g} but {col} = {float(hv.iloc[i]):g}")
             hv = hv.where(~(rows_h & hv.isna()), value)
             value = value.where(~(rows_h & value.isna()), hv)
         lack = rows_h & hv.isna() & (out["status"] == OK)
@@ -521,6 +522,38 @@ def estimate_note(rows: pd.DataFrame) -> str:
     """``"(estimated: m1, m2)"`` when any row's energy is an estimate, else ``""``."""
     methods = estimated_methods(rows)
     return f"(estimated: {', '.join(methods)})" if methods else ""
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(value) -> tuple:
+    """Sort key that orders the numbers inside text by value: x823 before x1070."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ((0, ""),)
+    return tuple((1, int(p)) if p.isdigit() else (2, p) for p in _DIGITS.split(str(value)) if p)
+
+
+def sort_natural(df: pd.DataFrame, by: list[str], natural: Iterable[str] = ("mutant_id",),
+                 order: Mapping[str, Iterable] | None = None) -> pd.DataFrame:
+    """``df`` sorted by the columns ``by``; those in ``natural`` by natural_key, those in ``order``
+    by their position in the given sequence (unknown values last)."""
+    if df.empty:
+        return df.reset_index(drop=True)
+    keys = {}
+    for c in by:
+        if c in (order or {}):
+            pos = {v: i for i, v in enumerate(order[c])}
+            keys[c] = df[c].map(lambda v: pos.get(v, len(pos)))
+        elif c in natural:
+            uniq = sorted(df[c].dropna().unique(), key=natural_key)
+            rank = {v: i for i, v in enumerate(uniq)}
+            keys[c] = df[c].map(rank).fillna(-1)
+        else:
+            keys[c] = df[c].astype(object).where(df[c].notna(), "").astype(str)
+    tmp = pd.DataFrame(keys, index=df.index)
+    idx = tmp.sort_values(list(by), kind="mergesort").index
+    return df.loc[idx].reset_index(drop=True)
 
 
 def empty_table(columns: Iterable[str]) -> pd.DataFrame:
