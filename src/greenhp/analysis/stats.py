@@ -16,7 +16,8 @@ Conventions (all tested):
   not, ``tests_disagree`` is true and the note says so.
 * The task metric's direction is the runs table's ``metric_direction`` (declared by the subject).
 * Bootstrap: percentile intervals; the random stream of each test is derived from ``seed`` and the
-  test's identity (subject, mode, ...), so a result does not depend on which other tests ran.
+  test's identity (subject, mode, ...), so a result does not depend on which other tests ran. The
+  correlations of one hyperparameter with every metric share their resamples of the runs.
 * Cliff's delta of mutant vs original: P(mutant > original) - P(mutant < original).
 * Verdict (the reference rule): "same" when ``p > alpha`` or ``|delta| < delta_threshold``;
   otherwise "higher"/"lower" by the sign of delta. Edges: ``p == alpha`` IS significant and
@@ -143,78 +144,126 @@ def _counts(idx: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(flat, minlength=nb * n).reshape(nb, n).astype(float)
 
 
-def _weighted_ranks(v: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Average ranks (as scipy.stats.rankdata) of every item of ``v`` inside each weighted resample:
-    row b holds ``w[b, j]`` copies of ``v[j]``. Returns the rank of item j in row b."""
-    order = np.argsort(v, kind="mergesort")
-    vs = v[order]
-    starts = np.flatnonzero(np.r_[True, vs[1:] != vs[:-1]])
-    group = np.cumsum(np.r_[True, vs[1:] != vs[:-1]]) - 1  # tie group of each sorted item
-    wg = np.add.reduceat(w[:, order], starts, axis=1)  # weight per tie group
-    below = np.cumsum(wg, axis=1) - wg
-    rank_g = below + (wg + 1.0) / 2.0
-    inv = np.empty_like(order)
-    inv[order] = np.arange(v.size)
-    return rank_g[:, group[inv]]
+class _Ties:
+    """The tie groups of a sample: sorted order, group of each sorted item, group starts."""
+
+    def __init__(self, v: np.ndarray):
+        self.order = np.argsort(v, kind="mergesort")
+        vs = v[self.order]
+        new = np.r_[True, vs[1:] != vs[:-1]]
+        self.starts = np.flatnonzero(new)
+        self.group_sorted = np.cumsum(new) - 1
+        self.group = np.empty(v.size, dtype=np.int64)
+        self.group[self.order] = self.group_sorted
+        self.k = int(self.starts.size)
+        self.no_ties = self.k == v.size
+
+    def weights(self, w: np.ndarray, w_sorted: np.ndarray | None = None) -> np.ndarray:
+        """Per-row weight of each tie group (n_boot x k)."""
+        ws = w[:, self.order] if w_sorted is None else w_sorted
+        return ws if self.no_ties else np.add.reduceat(ws, self.starts, axis=1)
 
 
-def _weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Pearson r of each weighted resample (rows of ``w``); x, y may be per-row (2-D) or shared."""
-    tot = w.sum(axis=1, keepdims=True)
-    mx = (w * x).sum(axis=1, keepdims=True) / tot
-    my = (w * y).sum(axis=1, keepdims=True) / tot
-    dx, dy = x - mx, y - my
-    sxy = (w * dx * dy).sum(axis=1)
-    den = np.sqrt((w * dx * dx).sum(axis=1) * (w * dy * dy).sum(axis=1))
+def _avg_ranks(wg: np.ndarray) -> np.ndarray:
+    """Average rank (as scipy.stats.rankdata) of each tie group, given its weight per row."""
+    return np.cumsum(wg, axis=1) - wg + (wg + 1.0) / 2.0
+
+
+def _spearman_rows(tx: _Ties, ty: _Ties, w: np.ndarray, n: int) -> np.ndarray:
+    """Spearman rho of every weighted resample (row b holds w[b, j] copies of item j), computed from
+    tie-group weights: the mean rank is (n + 1) / 2 in closed form, the squared and cross terms in
+    a few passes. Rows with constant x or y give NaN (their rank variance is exactly 0)."""
+    ws_y = w[:, ty.order]  # items in y order
+    wy = ty.weights(w, ws_y)
+    ry = np.cumsum(wy, axis=1)  # average rank of each y group: cumsum - w/2 + 1/2 (exact halves)
+    tmp = np.multiply(wy, 0.5)
+    ry -= tmp
+    ry += 0.5
+    np.multiply(wy, ry, out=tmp)
+    syy_raw = np.einsum("ij,ij->i", tmp, ry)
+    if tx.k <= 64:
+        onehot = np.zeros((n, tx.k))
+        onehot[np.arange(n), tx.group[ty.order]] = 1.0  # x group of each item, in y order
+        wx = ws_y @ onehot
+        rx = _avg_ranks(wx)
+        if not ty.no_ties:
+            np.multiply(ws_y, ry[:, ty.group_sorted], out=tmp if tmp.shape == ws_y.shape else None)
+            tmp = ws_y * ry[:, ty.group_sorted]
+        cross = ((tmp @ onehot) * rx).sum(axis=1)
+    else:
+        wx = tx.weights(w)
+        rx = _avg_ranks(wx)
+        cross = (w * rx[:, tx.group] * ry[:, ty.group]).sum(axis=1)
+    m2 = n * ((n + 1) / 2.0) ** 2
+    sxx = (wx * rx * rx).sum(axis=1) - m2
+    syy = syy_raw - m2
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = sxy / den
+        r = (cross - m2) / np.sqrt(sxx * syy)
+    r[~((sxx > 0) & (syy > 0))] = np.nan  # constant x or y
     return np.clip(r, -1.0, 1.0)
 
 
-def _varies(v: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """True for resample rows holding at least two distinct values of ``v``."""
-    present = w > 0
-    hi = np.where(present, v, -np.inf).max(axis=1)
-    lo = np.where(present, v, np.inf).min(axis=1)
-    return hi > lo
+def _pearson_rows(xc: np.ndarray, yc: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
+    """Pearson r of every weighted resample, from one matrix product of the weights with
+    (x, y, x^2, y^2, xy) (x and y centred on the sample mean)."""
+    sums = w @ np.column_stack([xc, yc, xc * xc, yc * yc, xc * yc])
+    mx, my = sums[:, 0] / n, sums[:, 1] / n
+    vx = sums[:, 2] / n - mx * mx
+    vy = sums[:, 3] / n - my * my
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (sums[:, 4] / n - mx * my) / np.sqrt(vx * vy)
+    return np.clip(r, -1.0, 1.0)
+
+
+def bootstrap_corr_cis_many(x, ys, n_boot: int, rng: np.random.Generator, ci: float = 0.95,
+                            chunk: int = 250) -> list[dict[str, tuple[float, float]]]:
+    """Percentile bootstrap CIs of the Pearson and the Spearman coefficient of ``x`` with each
+    sample in ``ys`` (same length as x), all from the same resamples of the points (pairs
+    resampled: the resamples are those of ``rng.integers(0, n, (n_boot, n))``, and the intervals
+    equal those of copying them). Resamples with constant x or y are dropped; NaN when fewer than
+    half the resamples are usable. Each resample is handled through item multiplicities (no copy of
+    the data per resample), in chunks of ``chunk`` resamples to bound memory."""
+    x = np.asarray(x, dtype=float)
+    ys = [np.asarray(y, dtype=float) for y in ys]
+    n = x.size
+    nan = (math.nan, math.nan)
+    if n < 3 or n_boot < 1:
+        return [{"pearson": nan, "spearman": nan} for _ in ys]
+    idx = rng.integers(0, n, size=(n_boot, n))
+    xc = x - x.mean()
+    tx = _Ties(x)
+    per_y = [(y - y.mean(), _Ties(y)) for y in ys]
+    rs = [{"pearson": [], "spearman": []} for _ in ys]
+    for lo in range(0, n_boot, chunk):
+        w = _counts(idx[lo:lo + chunk], n)
+        for (yc, ty), acc in zip(per_y, rs):
+            rsp = _spearman_rows(tx, ty, w, n)
+            rp = _pearson_rows(xc, yc, w, n)
+            acc["pearson"].append(np.where(np.isnan(rsp), np.nan, rp))  # same constant resamples
+            acc["spearman"].append(rsp)
+    out = []
+    for acc in rs:
+        res = {}
+        for method, parts in acc.items():
+            r = np.concatenate(parts)
+            r = r[np.isfinite(r)]
+            if r.size < max(1, n_boot // 2):
+                res[method] = nan
+            else:
+                lo_, hi_ = np.percentile(r, [50 * (1 - ci), 50 * (1 + ci)])
+                res[method] = (float(lo_), float(hi_))
+        out.append(res)
+    return out
 
 
 def bootstrap_corr_cis(x, y, n_boot: int, rng: np.random.Generator, ci: float = 0.95,
                        chunk: int = 250) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap CIs of the Pearson and the Spearman coefficient from the same resamples
-    (pairs resampled). Resamples with constant x or y are dropped; NaN when fewer than half the
-    resamples are usable. Each resample is handled through item multiplicities (no copy of the
-    data per resample), in chunks of ``chunk`` resamples to bound memory."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    n = x.size
-    nan = (math.nan, math.nan)
-    if n < 3 or n_boot < 1:
-        return {"pearson": nan, "spearman": nan}
-    idx = rng.integers(0, n, size=(n_boot, n))
-    xc, yc = x - x.mean(), y - y.mean()
-    rs: dict[str, list[np.ndarray]] = {"pearson": [], "spearman": []}
-    for lo in range(0, n_boot, chunk):
-        w = _counts(idx[lo:lo + chunk], n)
-        ok = _varies(x, w) & _varies(y, w)
-        rp = _weighted_pearson(xc, yc, w)
-        rsp = _weighted_pearson(_weighted_ranks(x, w), _weighted_ranks(y, w), w)
-        rs["pearson"].append(np.where(ok, rp, np.nan))
-        rs["spearman"].append(np.where(ok, rsp, np.nan))
-    out = {}
-    for method, parts in rs.items():
-        r = np.concatenate(parts)
-        r = r[np.isfinite(r)]
-        if r.size < max(1, n_boot // 2):
-            out[method] = nan
-        else:
-            lo_, hi_ = np.percentile(r, [50 * (1 - ci), 50 * (1 + ci)])
-            out[method] = (float(lo_), float(hi_))
-    return out
+    """Pearson and Spearman bootstrap CIs of x with one y (see bootstrap_corr_cis_many)."""
+    return bootstrap_corr_cis_many(x, [y], n_boot, rng, ci, chunk)[0]
 
 
 def bootstrap_corr_ci(x, y, method: str, n_boot: int, rng: np.random.Generator, ci: float = 0.95):
-    """Percentile bootstrap CI of a Pearson/Spearman coefficient (see bootstrap_corr_cis)."""
+    """Percentile bootstrap CI of a Pearson/Spearman coefficient (see bootstrap_corr_cis_many)."""
     return bootstrap_corr_cis(x, y, n_boot, rng, ci)[method]
 
 
@@ -271,20 +320,20 @@ def correlations(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: floa
             pts = pts_all[pts_all["status"] == OK]
             n_excl = int(len(pts_all) - len(pts))
             col = HP_PREFIX + str(h)
+            x_all = pd.to_numeric(pts[col], errors="coerce").to_numpy(float) if col in pts else None
+            todo: dict[bytes, list] = {}  # metrics by the set of points they use
             for metric in _metrics_present(pts, metrics):
-                y_all = pd.to_numeric(pts[metric], errors="coerce")
-                if y_all.isna().all():
+                y_all = pts[metric].to_numpy(float)
+                if np.isnan(y_all).all():
                     continue  # metric not measured for this group
                 base = dict(subject=subject, mode=mode, partner=partner or np.nan, hyperparameter=h,
                             metric=metric, n_excluded=n_excl)
-                if col not in pts.columns:
+                if x_all is None:
                     for method in ("pearson", "spearman"):
                         rows.append(dict(base, method=method, n=0, note=f"no column {col}"))
                     continue
-                x_all = pd.to_numeric(pts[col], errors="coerce")
-                keep = x_all.notna() & y_all.notna()
-                x = x_all[keep].to_numpy(float)
-                y = y_all[keep].to_numpy(float)
+                keep = np.isfinite(x_all) & np.isfinite(y_all)
+                x, y = x_all[keep], y_all[keep]
                 n = int(x.size)
                 note = ""
                 if n < 3:
@@ -293,11 +342,7 @@ def correlations(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: floa
                     note = "constant hyperparameter value (zero variance)"
                 elif np.ptp(y) == 0:
                     note = "constant metric (zero variance)"
-                cis = {}
-                if not note:
-                    # the stream does not depend on the partner in single mode (key as before)
-                    key = (subject, mode, h, metric) if not partner else (subject, mode, partner, h, metric)
-                    cis = bootstrap_corr_cis(x, y, n_boot, rng_for(seed, *key), ci)
+                pair_rows = []
                 for method in ("pearson", "spearman"):
                     row = dict(base, method=method, n=n, note=note or np.nan)
                     if not note:
@@ -306,8 +351,20 @@ def correlations(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: floa
                             res = (sps.pearsonr(x, y) if method == "pearson" else sps.spearmanr(x, y))
                         row["coefficient"] = float(res.statistic)
                         row["p_value"] = float(res.pvalue)
-                        row["ci_low"], row["ci_high"] = cis[method]
                     rows.append(row)
+                    pair_rows.append(row)
+                if not note:
+                    todo.setdefault(keep.tobytes(), []).append((x, y, pair_rows))
+            for group in todo.values():
+                # one set of resamples per subject x mode x partner x hyperparameter (and set of
+                # points): every metric's interval comes from the same resampled runs
+                x = group[0][0]
+                key = (subject, mode, h) if not partner else (subject, mode, partner, h)
+                cis = bootstrap_corr_cis_many(x, [y for _, y, _ in group], n_boot,
+                                              rng_for(seed, *key, x.size), ci)
+                for (_, _, pair_rows), c in zip(group, cis):
+                    for row in pair_rows:
+                        row["ci_low"], row["ci_high"] = c[row["method"]]
     if not rows:
         return empty_table(CORRELATION_COLUMNS)
     out = pd.DataFrame(rows).reindex(columns=CORRELATION_COLUMNS)
