@@ -9,8 +9,9 @@ The table imitates a published five-subject study (the reference study's design:
 with their own mutants, 320 pair runs: 720 runs), generated from a fixed seed, then repeated
 (fresh run ids, new noise) up to the requested number of rows. Each size is run through
 ``workflow/Reanalysis.smk`` end to end (import, stats, plots, summary; ``--cores 2``) in a fresh
-folder; printed: wall seconds of the whole Snakemake command and the peak resident memory of the
-largest process (``ru_maxrss`` of the waited children). ``--root`` picks the greenhp checkout whose
+folder; printed: wall seconds of the whole Snakemake command, the CPU seconds of all its processes
+(user + system; less sensitive than wall time to other work on a shared machine) and the peak
+resident memory of the largest process (``ru_maxrss`` of the waited children). ``--root`` picks the greenhp checkout whose
 workflow runs (its ``src`` must be on PYTHONPATH), so an older version can be timed side by side.
 Results: bench/RESULTS.md, "Re-analysis scale".
 """
@@ -129,15 +130,17 @@ def run_once(rows: int, root: Path, keep: Path | None) -> dict:
                "--directory", str(work), "--cores", "2", "--quiet", "all",
                "--config", f"runs_table={table}", "analysis_dir=re"]
         env = dict(os.environ)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         res = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before, peak = r0.ru_maxrss, r1.ru_maxrss
+        cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
         if res.returncode != 0:
             raise SystemExit(f"re-analysis of {n} rows failed:\n{res.stderr[-3000:]}")
         logs = {p.stem: p.read_text()[-200:] for p in (work / "re" / "logs").glob("*.log")}
-        return dict(rows=n, wall_s=wall, peak_gib=max(peak, before) / 2**20, logs=logs)
+        return dict(rows=n, wall_s=wall, cpu_s=cpu, peak_gib=max(peak, before) / 2**20, logs=logs)
 
 
 def main(argv=None) -> int:
@@ -150,7 +153,8 @@ def main(argv=None) -> int:
           f"load average {os.getloadavg()[0]:.2f}; root {args.root}")
     for rows in args.rows:
         r = run_once(rows, args.root, args.keep)
-        print(f"{r['rows']:>7} rows: {r['wall_s']:6.1f} s wall, peak {r['peak_gib']:.2f} GiB "
+        print(f"{r['rows']:>7} rows: {r['wall_s']:6.1f} s wall, {r['cpu_s']:6.1f} s CPU, "
+              f"peak {r['peak_gib']:.2f} GiB "
               f"(load average after {os.getloadavg()[0]:.2f})", flush=True)
     return 0
 

@@ -138,10 +138,11 @@ def rng_for(seed: int, *key) -> np.random.Generator:
 
 
 def _counts(idx: np.ndarray, n: int) -> np.ndarray:
-    """Row-wise multiplicities of resample indices: counts[b, j] = how often item j is in row b."""
+    """Multiplicities of resample indices, items first: counts[j, b] = how often item j is in
+    resample b (an n x n_boot array; column-wise sums, cumsums and matrix products are fast)."""
     nb = idx.shape[0]
-    flat = (idx + (np.arange(nb, dtype=np.int64) * n)[:, None]).ravel()
-    return np.bincount(flat, minlength=nb * n).reshape(nb, n).astype(float)
+    flat = (idx * nb + np.arange(nb, dtype=np.int64)[:, None]).ravel()
+    return np.bincount(flat, minlength=n * nb).reshape(n, nb).astype(float)
 
 
 class _Ties:
@@ -159,43 +160,43 @@ class _Ties:
         self.no_ties = self.k == v.size
 
     def weights(self, w: np.ndarray, w_sorted: np.ndarray | None = None) -> np.ndarray:
-        """Per-row weight of each tie group (n_boot x k)."""
-        ws = w[:, self.order] if w_sorted is None else w_sorted
-        return ws if self.no_ties else np.add.reduceat(ws, self.starts, axis=1)
+        """Weight of each tie group per resample (k x n_boot), from item weights (n x n_boot)."""
+        ws = w[self.order] if w_sorted is None else w_sorted
+        return ws if self.no_ties else np.add.reduceat(ws, self.starts, axis=0)
 
 
 def _avg_ranks(wg: np.ndarray) -> np.ndarray:
-    """Average rank (as scipy.stats.rankdata) of each tie group, given its weight per row."""
-    return np.cumsum(wg, axis=1) - wg + (wg + 1.0) / 2.0
+    """Average rank (as scipy.stats.rankdata) of each tie group (rows), given its weight per
+    resample (columns): the weight below it plus (weight + 1) / 2."""
+    r = np.cumsum(wg, axis=0)
+    r -= 0.5 * wg
+    r += 0.5
+    return r
 
 
 def _spearman_rows(tx: _Ties, ty: _Ties, w: np.ndarray, n: int) -> np.ndarray:
-    """Spearman rho of every weighted resample (row b holds w[b, j] copies of item j), computed from
-    tie-group weights: the mean rank is (n + 1) / 2 in closed form, the squared and cross terms in
-    a few passes. Rows with constant x or y give NaN (their rank variance is exactly 0)."""
-    ws_y = w[:, ty.order]  # items in y order
+    """Spearman rho of every weighted resample (column b of ``w`` holds w[j, b] copies of item j),
+    from tie-group weights: the mean rank is (n + 1) / 2 in closed form, the squared and cross
+    terms take a few passes. Resamples with constant x or y give NaN (rank variance exactly 0)."""
+    ws_y = w[ty.order]  # items in y order
     wy = ty.weights(w, ws_y)
-    ry = np.cumsum(wy, axis=1)  # average rank of each y group: cumsum - w/2 + 1/2 (exact halves)
-    tmp = np.multiply(wy, 0.5)
-    ry -= tmp
-    ry += 0.5
-    np.multiply(wy, ry, out=tmp)
-    syy_raw = np.einsum("ij,ij->i", tmp, ry)
+    ry = _avg_ranks(wy)
+    wry = wy * ry
+    syy_raw = np.einsum("ij,ij->j", wry, ry)
     if tx.k <= 64:
-        onehot = np.zeros((n, tx.k))
-        onehot[np.arange(n), tx.group[ty.order]] = 1.0  # x group of each item, in y order
-        wx = ws_y @ onehot
+        onehot_t = np.zeros((tx.k, n))
+        onehot_t[tx.group[ty.order], np.arange(n)] = 1.0  # x group of each item, in y order
+        wx = onehot_t @ ws_y
         rx = _avg_ranks(wx)
         if not ty.no_ties:
-            np.multiply(ws_y, ry[:, ty.group_sorted], out=tmp if tmp.shape == ws_y.shape else None)
-            tmp = ws_y * ry[:, ty.group_sorted]
-        cross = ((tmp @ onehot) * rx).sum(axis=1)
+            wry = ws_y * ry[ty.group_sorted]
+        cross = np.einsum("ij,ij->j", onehot_t @ wry, rx)
     else:
         wx = tx.weights(w)
         rx = _avg_ranks(wx)
-        cross = (w * rx[:, tx.group] * ry[:, ty.group]).sum(axis=1)
+        cross = np.einsum("ij,ij,ij->j", w, rx[tx.group], ry[ty.group])
     m2 = n * ((n + 1) / 2.0) ** 2
-    sxx = (wx * rx * rx).sum(axis=1) - m2
+    sxx = np.einsum("ij,ij,ij->j", wx, rx, rx) - m2
     syy = syy_raw - m2
     with np.errstate(invalid="ignore", divide="ignore"):
         r = (cross - m2) / np.sqrt(sxx * syy)
@@ -204,14 +205,14 @@ def _spearman_rows(tx: _Ties, ty: _Ties, w: np.ndarray, n: int) -> np.ndarray:
 
 
 def _pearson_rows(xc: np.ndarray, yc: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
-    """Pearson r of every weighted resample, from one matrix product of the weights with
-    (x, y, x^2, y^2, xy) (x and y centred on the sample mean)."""
-    sums = w @ np.column_stack([xc, yc, xc * xc, yc * yc, xc * yc])
-    mx, my = sums[:, 0] / n, sums[:, 1] / n
-    vx = sums[:, 2] / n - mx * mx
-    vy = sums[:, 3] / n - my * my
+    """Pearson r of every weighted resample (columns of ``w``), from one matrix product of
+    (x, y, x^2, y^2, xy) with the weights (x and y centred on the sample mean)."""
+    sums = np.vstack([xc, yc, xc * xc, yc * yc, xc * yc]) @ w
+    mx, my = sums[0] / n, sums[1] / n
+    vx = sums[2] / n - mx * mx
+    vy = sums[3] / n - my * my
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = (sums[:, 4] / n - mx * my) / np.sqrt(vx * vy)
+        r = (sums[4] / n - mx * my) / np.sqrt(vx * vy)
     return np.clip(r, -1.0, 1.0)
 
 
