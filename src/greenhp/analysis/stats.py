@@ -35,7 +35,7 @@ from scipy import stats as sps
 
 from .tables import (
     ENERGY_METRICS, HP_PREFIX, METRICS, MINIMIZE, OK, ORIGINAL, TASK_METRIC, empty_table,
-    natural_key, ok_runs, partner_key, sort_natural,
+    ok_runs, partner_key, sort_natural,
 )
 
 CORRELATION_COLUMNS = [

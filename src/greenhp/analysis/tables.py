@@ -177,16 +177,17 @@ def _row_ref(df: pd.DataFrame, mask) -> str:
     return (f"run {rid!r} (row {pos + 1})" if isinstance(rid, str) else f"row {pos + 1}") + more
 
 
+def _stripped(series: pd.Series) -> pd.Series:
+    """Cells as stripped text (NaN stays NaN), stripping each distinct value once."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    stripped = np.array([str(u).strip() for u in uniques] + [np.nan], dtype=object)
+    return pd.Series(stripped[codes], index=series.index, dtype=object)
+
+
 def _text(series: pd.Series) -> pd.Series:
     """Stripped text; NaN for missing or empty cells (vectorised)."""
-    if series.dtype == object or pd.api.types.is_string_dtype(series):
-        missing = series.isna()
-        s = series.astype(str).str.strip()
-        s = s.where(~missing & (s != ""), np.nan)
-    else:
-        missing = series.isna()
-        s = series.astype(object).map(str).where(~missing, np.nan)
-    return s.astype(object)
+    s = _stripped(series)
+    return s.where(s.notna() & (s != ""), np.nan).astype(object)
 
 
 def _to_bool(series: pd.Series, name: str) -> pd.Series:
@@ -209,10 +210,8 @@ def _to_bool(series: pd.Series, name: str) -> pd.Series:
 def _to_numeric(series: pd.Series, name: str) -> pd.Series:
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         return series.astype(float)
-    s = series.astype(object)
-    missing = s.isna()
-    s = s.astype(str).str.strip()
-    s = s.where(~(missing | s.isin(_NA_STRINGS)), np.nan)
+    s = _stripped(series)
+    s = s.where(~(s.isna() | s.isin(_NA_STRINGS)), np.nan)
     try:
         return pd.to_numeric(s, errors="raise").astype(float)
     except (ValueError, TypeError) as exc:
@@ -256,11 +255,12 @@ def _same(a: float, b: float) -> bool:
 
 
 def _distinct(values) -> list[float]:
-    out: list[float] = []
-    for v in values:
-        if not any(_same(v, u) for u in out):
-            out.append(float(v))
-    return out
+    """The distinct values, those within a relative 1e-9 of their neighbour merged."""
+    u = np.unique(np.asarray(list(values), dtype=float))
+    if u.size <= 1:
+        return [float(v) for v in u]
+    keep = np.r_[True, ~np.isclose(u[1:], u[:-1], rtol=1e-9, atol=0.0)]
+    return [float(v) for v in u[keep]]
 
 
 def _fill_hyperparameters(out: pd.DataFrame) -> None:
