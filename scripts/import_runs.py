@@ -9,7 +9,7 @@ from greenhp.analysis.tables import import_runs
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
 src, dst = snakemake.input[0], snakemake.output[0]  # noqa: F821
 try:
-    table = import_runs(src, dst)
+    table = import_runs(src, dst, snakemake.params.get("metric_directions") or None)  # noqa: F821
 except ValueError as exc:
     msg = f"greenhp re-analysis: rejected runs table {exc}"
     logging.error(msg)

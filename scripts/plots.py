@@ -8,7 +8,7 @@ from greenhp.analysis.summary import rst_to_html, write_summary
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
 logging.captureWarnings(True)
 sm = snakemake  # noqa: F821
-runs = load_runs(sm.input.runs)
+runs = load_runs(sm.input.runs, getattr(sm.params, "metric_directions", None) or None)
 tables = read_tables({n: sm.input[n] for n in TABLE_NAMES if n in sm.input.keys()})
 write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES if n in sm.output.keys()},
             runs_dir=getattr(sm.params, "runs_dir", None) or None)

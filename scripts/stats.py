@@ -6,7 +6,9 @@ from greenhp.analysis import TABLE_NAMES, analyse, load_runs, write_tables
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
 logging.captureWarnings(True)
 p = snakemake.params  # noqa: F821
-tables = analyse(load_runs(snakemake.input.runs), alpha=p.alpha,  # noqa: F821
+tables = analyse(snakemake.input.runs, alpha=p.alpha,  # noqa: F821
                  delta_threshold=p.delta_threshold, n_boot=p.n_boot, seed=p.seed,
-                 carbon_g_per_kwh=p.carbon_g_per_kwh, price_per_kwh=p.price_per_kwh)
+                 carbon_g_per_kwh=p.carbon_g_per_kwh, price_per_kwh=p.price_per_kwh,
+                 test=getattr(p, "test", "welch"),
+                 metric_directions=getattr(p, "metric_directions", None) or None)
 write_tables(tables, {n: snakemake.output[n] for n in TABLE_NAMES if n in snakemake.output.keys()})  # noqa: F821

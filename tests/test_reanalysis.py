@@ -31,7 +31,7 @@ def _published(tmp_path) -> Path:
 
 def _run(tmp_path, *config, extra=()):
     cf = tmp_path / "reanalysis.yaml"
-    cf.write_text("analysis: {n_boot: 200}\n")  # a config file works beside --config
+    cf.write_text("analysis: {n_boot: 200, test: student}\n")  # a config file works beside --config
     cmd = snakemake_cmd() + ["--snakefile", str(SNAKEFILE), "--directory", str(tmp_path),
                              "--cores", "1", "--configfile", str(cf), "--config", *config, *extra]
     return subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=300,
@@ -51,6 +51,7 @@ def test_reanalysis_end_to_end(tmp_path):
         assert (out / "stats" / f"{name}.tsv").stat().st_size > 0, name
     recs = pd.read_csv(out / "recommendations.tsv", sep="\t")
     assert "published_cnn__epochs__x5" in set(recs.mutant_id)
+    assert set(pd.read_csv(out / "stats" / "comparisons.tsv", sep="\t")["test"]) == {"student"}
     for name in ("correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", "power_timeline"):
         for ext in ("png", "svg"):
             assert (out / "plots" / f"{name}.{ext}").stat().st_size > 500, (name, ext)
@@ -68,13 +69,14 @@ def test_reanalysis_end_to_end(tmp_path):
 
 def test_reanalysis_rejects_missing_column_with_one_message(tmp_path):
     table = _published(tmp_path)
-    df = pd.read_csv(table, sep="\t").drop(columns=["gpu_method", "total_energy_j"])
+    df = pd.read_csv(table, sep="\t").drop(columns=["status", "metric_value", "accuracy"])
     bad = tmp_path / "bad.tsv"
     df.to_csv(bad, sep="\t", index=False)
     res = _run(tmp_path, f"runs_table={bad}", "analysis_dir=re")
     assert res.returncode != 0
     msg = ("greenhp re-analysis: rejected runs table "
-           f"{bad}: runs table is missing required column(s): total_energy_j, gpu_method")
+           f"{bad}: runs table is missing required column(s): status; one of metric_value, "
+           "accuracy (task metric)")
     lines = [ln for ln in (res.stdout + res.stderr).splitlines() if "rejected runs table" in ln]
     assert lines == [msg]
     assert not (tmp_path / "re" / "runs.tsv").exists()
@@ -85,7 +87,7 @@ def test_import_runs_function(tmp_path):
     csv = tmp_path / "published.csv"
     pd.read_csv(table, sep="\t").to_csv(csv, index=False)
     checked = import_runs(csv, tmp_path / "out" / "runs.tsv")
-    assert set(REQUIRED_COLUMNS) <= set(checked.columns)
+    assert set(RUN_COLUMNS[:-8]) <= set(checked.columns)
     written = pd.read_csv(tmp_path / "out" / "runs.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert (written["reason"] == "").all()  # optional column added, empty
     assert "hp_epochs" in written and "hp_dropout" not in written
@@ -105,3 +107,36 @@ def test_reanalysis_rejects_a_config_error_in_one_line(tmp_path):
     assert res.returncode != 0
     assert "greenhp re-analysis: configuration rejected: runs_table: missing; this key is required" in out
     assert "$schema" not in out and "Traceback" not in out
+
+
+def test_minimal_import_is_completed(tmp_path):
+    """Identity, status, duration, energies, accuracy and hp_* (empty on the originals) suffice;
+    the written runs.tsv has every column, derived where possible."""
+    full = pd.read_csv(_published(tmp_path), sep="\t")
+    mini = full[["run_id", "subject", "mutant_id", "hyperparameter", "status", "mode", "partner",
+                 "duration_s", "gpu_energy_j", "cpu_energy_j", "dram_energy_j", "accuracy",
+                 "hp_epochs", "hp_lr"]].copy()
+    mini.loc[mini.hyperparameter == "none", ["hp_epochs", "hp_lr"]] = None
+    mini.to_csv(tmp_path / "mini.tsv", sep="\t", index=False)
+    checked = import_runs(tmp_path / "mini.tsv", tmp_path / "out" / "runs.tsv")
+    written = pd.read_csv(tmp_path / "out" / "runs.tsv", sep="\t")
+    assert list(written.columns[:len(RUN_COLUMNS) - 8]) == RUN_COLUMNS[:len(RUN_COLUMNS) - 8]
+    assert (written.loc[written.hyperparameter == "none", "hp_epochs"] == 10.0).all()
+    assert written["total_energy_j"].tolist() == pytest.approx(full["total_energy_j"].tolist(), nan_ok=True)
+    assert (written["metric_direction"] == "maximize").all() and len(checked) == len(full)
+
+
+@pytest.mark.parametrize("column,value,match", [
+    ("mode", "triple", "mode 'triple'"),
+    ("total_energy_j", "inf", "total_energy_j = inf"),
+    ("total_energy_j", "1e308", "total_energy_j = 1e\\+308"),
+    ("total_energy_j", "-3", "total_energy_j = -3.0"),
+    ("run_id", "single-published_cnn__original-0", "run_id 'single-published_cnn__original-0' appears 2 times"),
+])
+def test_import_rejects_bad_values_in_one_line(tmp_path, column, value, match):
+    raw = pd.read_csv(_published(tmp_path), sep="\t", dtype=str, keep_default_na=False)
+    raw.loc[1, column] = value
+    raw.to_csv(tmp_path / "bad.tsv", sep="\t", index=False)
+    with pytest.raises(ValueError, match=match) as err:
+        import_runs(tmp_path / "bad.tsv", tmp_path / "out" / "runs.tsv")
+    assert "\n" not in str(err.value) and not (tmp_path / "out" / "runs.tsv").exists()

@@ -58,6 +58,8 @@ rule import_runs:
         ),
     log:
         f"{LOG_DIR}/import_runs.log",
+    params:
+        metric_directions=config["analysis"].get("metric_directions", {}),
     conda:
         "../envs/analysis.yaml"
     script:

@@ -60,6 +60,7 @@ MY_SUBJECT = Subject(
     name="my_mlp",
     description="example user subject: 2-layer MLP on a random linear 4-class problem",
     metric_name="accuracy",
+    metric_direction="maximize",
     defaults={"epochs": 5, "lr": 0.05, "weight_decay": 1e-4, "batch_size": 64},
     run=run,
 )

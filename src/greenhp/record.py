@@ -20,7 +20,7 @@ RUN_COLUMNS = [
     "gpu_method", "cpu_method", "dram_method", "energy_estimated", "total_domains",
     "gpu_net_energy_j", "cpu_net_energy_j", "total_net_energy_j",
     "gpu_share_j", "cpu_share_j", "total_share_j",
-    "metric_name", "metric_value", "accuracy", "energy_kwh", "co2e_g",
+    "metric_name", "metric_value", "metric_direction", "accuracy", "energy_kwh", "co2e_g",
     "device", "gpu_model", "cpu_model",
 ] + [f"hp_{name}" for name in HYPERPARAMETERS]
 
@@ -124,6 +124,7 @@ def to_row(rec: dict) -> dict[str, Any]:
         row[f"{d}_share_j"] = share.get(f"{d}_j")
     metric = rec["metric"]
     row["metric_name"], row["metric_value"] = metric["name"], metric["value"]
+    row["metric_direction"] = metric.get("direction")  # absent in records written before it existed
     row["accuracy"] = metric["value"] if metric["name"] == "accuracy" else None
     row["energy_kwh"], row["co2e_g"] = rec["carbon"]["energy_kwh"], rec["carbon"]["co2e_g"]
     env = rec.get("environment") or {}

@@ -372,7 +372,8 @@ def build_record(spec: RunSpec, main: dict, energy: dict, start_unix: float, dur
         "effective": main.get("effective"),
         "status": main["status"],
         "reason": main.get("reason"),
-        "metric": {"name": main.get("metric_name"), "value": main.get("metric_value")},
+        "metric": {"name": main.get("metric_name"), "value": main.get("metric_value"),
+                   "direction": main.get("metric_direction")},
         "timing": {
             "start_unix": start_unix,
             "duration_s": duration,

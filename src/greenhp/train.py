@@ -65,13 +65,15 @@ def train(request: dict) -> dict:
         out = subject.run(dict(request["hp"]), ctx)
     except Diverged as err:
         print(f"greenhp.train: diverged: {err}", flush=True)
-        return {**result, "status": "diverged", "reason": str(err), "metric_name": subject.metric_name}
+        return {**result, "status": "diverged", "reason": str(err), "metric_name": subject.metric_name,
+                "metric_direction": subject.metric_direction}
     if device == "cuda":
         torch.cuda.synchronize()
     result = {
         **result,
         "metric_name": out.metric_name,
         "metric_value": out.metric_value,
+        "metric_direction": subject.metric_direction,
         "effective": out.effective,
         "epochs_run": out.epochs_run,
         "train_seconds": out.train_seconds,

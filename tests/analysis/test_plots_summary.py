@@ -96,7 +96,7 @@ def test_analyse_tables_and_empty_headers(tmp_path, runs_factory):
 
 def test_summary_answers_questions(tmp_path, normal):
     runs, tables = normal
-    text = write_summary(runs, tables, tmp_path / "s.rst").read_text()
+    text = write_summary(runs, tables, tmp_path / "s.rst").read_text().replace("\\", "")  # unescape
     assert "1. Which hyperparameters" in text and "**epochs**: very strong positive" in text
     assert "epochs 10 -> 5 saves" in text
     assert "significantly larger in pair mode" in text

@@ -108,7 +108,9 @@ def test_bootstrap_reproducible(runs):
 
 
 def test_constant_x_gives_nan_with_note(runs_factory):
-    runs = validate_runs(runs_factory(mutants={"gamma": [0.7, 0.7]}))
+    raw = runs_factory(mutants={"gamma": [0.7, 0.7]})
+    raw["run_id"] = [f"r{i}" for i in range(len(raw))]  # the two mutants share an id
+    runs = validate_runs(raw)
     c = S.correlations(runs, n_boot=50)
     assert c.coefficient.isna().all()
     assert c.note.str.contains("constant hyperparameter").all()
@@ -194,13 +196,14 @@ def test_sensitivity_pair_amplifies(runs):
     e5 = per[(per.subject == "digits_cnn") & (per.mutant_id == "digits_cnn__epochs__x5")].iloc[0]
     assert e5.rel_change_single == pytest.approx(-0.5, abs=0.03)
     assert e5.rel_change_pair == pytest.approx(-0.75, abs=0.03)
-    overall = tests[tests.scope == "overall"].iloc[0]
+    overall = tests[(tests.scope == "overall") & (tests.kind == "matched")].iloc[0]
     d = per.abs_change_diff.to_numpy()
     assert overall.n == 18
     assert overall.wilcoxon_p == pytest.approx(sps.wilcoxon(d).pvalue)
     assert overall.ttest_p == pytest.approx(sps.ttest_rel(per.rel_change_pair.abs(), per.rel_change_single.abs()).pvalue)
     assert overall.mean_diff > 0
-    assert set(tests.scope) == {"digits_cnn", "mlp", "overall"}
+    assert set(tests[tests.kind == "matched"].scope) == {
+        "digits_cnn", "mlp", "overall", "digits_cnn beside other__original", "mlp beside other__original"}
     row = cv[(cv.mutant_id == "mlp__original") & (cv["mode"] == "single") & (cv.metric == "total_energy_j")].iloc[0]
     v = runs[(runs.mutant_id == "mlp__original") & (runs["mode"] == "single")].total_energy_j
     assert row.cv == pytest.approx(v.std(ddof=1) / v.mean())
@@ -211,7 +214,10 @@ def test_sensitivity_without_pair(runs_factory):
     runs = validate_runs(runs_factory())
     per, tests, cv = S.sensitivity(runs, S.compare_mutants(runs, n_boot=20))
     assert per.empty and list(per.columns) == S.SENS_MUTANT_COLUMNS
-    assert tests.iloc[-1].n == 0 and np.isnan(tests.iloc[-1].wilcoxon_p)
+    matched = tests[tests.kind == "matched"].iloc[-1]
+    assert matched.n == 0 and np.isnan(matched.wilcoxon_p)
+    un = tests[tests.kind == "unmatched"].iloc[0]
+    assert un.n_pair == 0 and np.isnan(un.mwu_p)
 
 
 def test_missing_original_or_partner_gives_note(runs_factory):

@@ -2,8 +2,16 @@ import numpy as np
 import pytest
 
 from greenhp.analysis.tables import (
-    REQUIRED_COLUMNS, estimate_note, load_runs, metric_sign, validate_runs,
+    COLUMN_DOCS, REQUIRED_COLUMNS, estimate_note, known_direction, load_runs, metric_sign,
+    natural_key, validate_runs,
 )
+from greenhp.record import RUN_COLUMNS
+
+from testutil import ROOT
+
+MINIMAL = ["run_id", "subject", "mutant_id", "hyperparameter", "status", "mode", "partner",
+           "duration_s", "gpu_energy_j", "cpu_energy_j", "dram_energy_j", "accuracy",
+           "hp_epochs", "hp_lr", "hp_gamma"]
 
 
 def test_load_runs_roundtrip_dtypes_and_nan(tmp_path, runs):
@@ -27,9 +35,13 @@ def test_load_runs_roundtrip_dtypes_and_nan(tmp_path, runs):
 
 def test_missing_columns_are_named(tmp_path, runs):
     path = tmp_path / "runs.tsv"
-    runs.drop(columns=["gpu_method", "total_energy_j"]).to_csv(path, sep="\t", index=False)
-    with pytest.raises(ValueError, match="total_energy_j, gpu_method"):
+    energies = ["gpu_energy_j", "cpu_energy_j", "dram_energy_j", "total_energy_j"]
+    runs.drop(columns=["status", "run_id"] + energies).to_csv(path, sep="\t", index=False)
+    with pytest.raises(ValueError) as err:
         load_runs(path)
+    assert str(err.value) == (
+        "runs table is missing required column(s): run_id, status; one of total_energy_j, "
+        "gpu_energy_j, cpu_energy_j, dram_energy_j (energy)")
 
 
 def test_non_numeric_energy_rejected(runs):
@@ -39,13 +51,84 @@ def test_non_numeric_energy_rejected(runs):
         validate_runs(bad)
 
 
-def test_required_columns_cover_contract():
-    for c in ("run_id", "partner", "energy_estimated", "total_share_j", "metric_name", "cpu_model"):
-        assert c in REQUIRED_COLUMNS
+def test_every_column_is_documented():
+    """COLUMN_DOCS covers every runs.tsv column and docs/analysis.md's import table lists each."""
+    doc = (ROOT / "docs" / "analysis.md").read_text()
+    for c in RUN_COLUMNS:
+        key = "hp_<h>" if c.startswith("hp_") else c
+        assert key in COLUMN_DOCS, c
+        assert f"| `{key}` |" in doc, c
+    assert set(REQUIRED_COLUMNS) == {"run_id", "subject", "mutant_id", "hyperparameter", "status"}
 
 
 def test_metric_sign_and_estimate_note(runs_factory):
-    assert metric_sign("accuracy") == 1 and metric_sign("loss") == -1 and metric_sign(np.nan) == 1
+    assert metric_sign("accuracy") == 1 and metric_sign("loss") == -1
+    assert known_direction("test_mse") is None
+    with pytest.raises(ValueError, match="no known direction"):
+        metric_sign("test_mse")
     df = validate_runs(runs_factory(estimated=True))
     assert estimate_note(df) == "(estimated: estimate_cpu_time)"
     assert estimate_note(validate_runs(runs_factory())) == ""
+
+
+def _minimal(full):
+    m = full[MINIMAL].copy()
+    m.loc[m.hyperparameter == "none", ["hp_epochs", "hp_lr", "hp_gamma"]] = np.nan
+    return m
+
+
+def test_minimal_table_is_completed_like_the_full_one(runs):
+    full = validate_runs(runs)
+    mini = validate_runs(_minimal(runs))
+    for c in ("total_energy_j", "metric_value", "hp_epochs", "hp_lr", "hp_gamma", "value",
+              "original", "duration_s"):
+        np.testing.assert_allclose(mini[c].astype(float), full[c].astype(float), err_msg=c)
+    assert (mini["metric_name"] == "accuracy").all() and (mini["metric_direction"] == "maximize").all()
+    assert (mini.loc[mini.hyperparameter == "none", "operator"] == "none").all()
+    assert set(mini["total_domains"].dropna()) == {"gpu+cpu+dram"}
+
+
+def test_empty_hp_of_originals_without_a_source_is_rejected(runs_factory):
+    raw = runs_factory(mutants={"lr": [0.1, 3.0]})[MINIMAL[:-3] + ["hp_lr"]]
+    raw.loc[raw.hyperparameter == "none", "hp_lr"] = np.nan
+    with pytest.raises(ValueError, match="hp_lr is empty for the original runs of subject 'digits_cnn'"):
+        validate_runs(raw)
+    raw["original"] = np.where(raw.hyperparameter == "lr", 1.0, np.nan)  # now it has a source
+    assert (validate_runs(raw).query("hyperparameter == 'none'")["hp_lr"] == 1.0).all()
+
+
+@pytest.mark.parametrize("column,value,match", [
+    ("total_energy_j", "inf", "total_energy_j = inf in run 'single-digits_cnn__original-1' \\(row 2\\)"),
+    ("gpu_energy_j", "1e308", "gpu_energy_j = 1e\\+308 .*below 1e\\+15"),
+    ("cpu_energy_j", "-5", "cpu_energy_j = -5.0 .*non-negative"),
+    ("duration_s", "-1", "duration_s = -1.0"),
+    ("mode", "triple", "mode 'triple' in run .*allowed: single, pair"),
+    ("run_id", "single-digits_cnn__original-0", "run_id 'single-digits_cnn__original-0' appears 2 times \\(rows 1, 2\\)"),
+    ("hp_lr", "0.5", "is a mutant of lr with value 0.1 but hp_lr = 0.5"),
+    ("metric_direction", "up", "metric_direction 'up'"),
+])
+def test_bad_values_are_rejected_in_one_line(runs_factory, column, value, match):
+    raw = runs_factory(mutants={"lr": [0.1]}).astype(str)
+    raw["metric_direction"] = "maximize"
+    row = 1 if column != "hp_lr" else int(np.flatnonzero(raw.hyperparameter == "lr")[0])
+    raw.loc[row, column] = value
+    with pytest.raises(ValueError, match=match) as err:
+        validate_runs(raw)
+    assert "\n" not in str(err.value)
+
+
+def test_metric_direction_must_be_declared(runs_factory):
+    raw = runs_factory(metric_name="test_mse", mutants={"lr": [0.1]})
+    with pytest.raises(ValueError, match="direction of task metric 'test_mse' is not declared.*"
+                                         "metric_directions: {test_mse: minimize}"):
+        validate_runs(raw)
+    assert set(validate_runs(raw, {"test_mse": "minimize"})["metric_direction"]) == {"minimize"}
+    raw["metric_direction"] = "minimize"
+    assert set(validate_runs(raw)["metric_direction"]) == {"minimize"}
+    with pytest.raises(ValueError, match="analysis.metric_directions says 'maximize'"):
+        validate_runs(raw, {"test_mse": "maximize"})
+
+
+def test_natural_key_orders_numbers_by_value():
+    ids = ["m__lr__x1070", "m__lr__x823", "m__lr__x0.5", "m__original"]
+    assert sorted(ids, key=natural_key) == ["m__lr__x0.5", "m__lr__x823", "m__lr__x1070", "m__original"]

@@ -95,8 +95,11 @@ def test_summary_lists_not_ok_runs_and_renders_html(tmp_path, runs_factory):
     for q in QUESTIONS:
         assert q in short
     assert "4 run(s) did not finish ok" in text  # 2 per mode
-    assert "``single-digits_cnn__epochs__x5-1`` (single) **diverged**: loss became NaN at step 12" in text
-    assert "``pair-digits_cnn__original-2`` (pair) **timeout**" in text
+    assert ("single\\-digits\\_cnn\\_\\_epochs\\_\\_x5\\-1 (single) **diverged**: loss became NaN at "
+            "step 12") in text
+    assert "pair\\-digits\\_cnn\\_\\_original\\-2 (pair) **timeout**" in text
+    assert "single-digits_cnn__epochs__x5-1 (single) <strong>diverged</strong>" in rst_to_html(
+        rst, tmp_path / "s.html").read_text()
     html = rst_to_html(rst, tmp_path / "summary.html").read_text()
     assert html.lstrip().lower().startswith("<!doctype html>")
     assert "<style" in html and 'class="system-message"' not in html

@@ -8,6 +8,15 @@ ANALYSIS_DIR = globals().get("ANALYSIS_DIR", "results")
 RUNS_DIR = globals().get("RUNS_DIR", f"{ANALYSIS_DIR}/runs")
 LOG_DIR = globals().get("LOG_DIR", "logs")
 
+# User-supplied text shown by the report's front page (workflow/report/workflow.rst), escaped for
+# reStructuredText: the report renders it with raw HTML enabled, so nothing may reach it unescaped.
+from greenhp.analysis.summary import rst_escape
+
+config["_report_rst"] = {
+    "study": rst_escape(config.get("study", "")),
+    "runs_table": rst_escape(config.get("runs_table", "")),
+}
+
 STAT_TABLES = [
     "correlations",
     "comparisons",
@@ -81,6 +90,7 @@ rule plots:
         f"{LOG_DIR}/plots.log",
     params:
         alpha=config["analysis"]["alpha"],
+        metric_directions=config["analysis"].get("metric_directions", {}),
         # the records' folder (power timelines are looked up there at run time, on the same
         # file system as the training jobs); a function, as it is a folder, not a file prefix
         runs_dir=lambda wildcards: RUNS_DIR,

@@ -29,12 +29,17 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
             n_boot: int = 1000, seed: int = 0,
             carbon_g_per_kwh: float = DEFAULT_CARBON_G_PER_KWH,
             price_per_kwh: float = DEFAULT_PRICE_PER_KWH, test: str = "welch",
-            ci: float = 0.95) -> dict[str, pd.DataFrame]:
+            ci: float = 0.95, metric_directions: Mapping[str, str] | None = None
+            ) -> dict[str, pd.DataFrame]:
     """Run every analysis on a runs table (a DataFrame or a path to ``runs.tsv``).
 
-    Returns ``{name: DataFrame}`` for every name in TABLE_NAMES.
+    ``test``: the two-sample test of the verdicts, "welch" (default), "student" (the reference
+    study's) or "mwu". ``metric_directions``: {metric_name: "maximize"|"minimize"} for runs whose
+    table does not declare the direction. Returns ``{name: DataFrame}`` for every name in
+    TABLE_NAMES.
     """
-    runs = load_runs(runs) if isinstance(runs, (str, Path)) else validate_runs(runs)
+    runs = (load_runs(runs, metric_directions) if isinstance(runs, (str, Path))
+            else validate_runs(runs, metric_directions))
     corr = correlations(runs, n_boot=n_boot, seed=seed, ci=ci)
     comp = compare_mutants(runs, alpha=alpha, delta_threshold=delta_threshold, n_boot=n_boot,
                            seed=seed, ci=ci, test=test)

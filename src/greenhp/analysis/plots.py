@@ -19,11 +19,16 @@ from scipy import stats as sps  # noqa: E402
 
 from greenhp.energy.command import timeline_path_for  # noqa: E402
 
-from .tables import HP_PREFIX, ORIGINAL, TASK_METRIC, estimate_note, ok_runs  # noqa: E402
+from .tables import (  # noqa: E402
+    HP_PREFIX, ORIGINAL, TASK_METRIC, better_word, estimate_note, ok_runs, partner_key,
+)
 
 log = logging.getLogger(__name__)
 
 PLOT_NAMES = ("correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", "power_timeline")
+#: Hyperparameters whose mutants are drawn on a log scale (lr * 10^U, weight decay / (1 + 4U)):
+#: drawn on log x axes.
+LOG_HPS = frozenset({"lr", "weight_decay"})
 HEATMAP_METRICS = ("total_energy_j", "gpu_energy_j", "cpu_energy_j", "dram_energy_j",
                    "total_net_energy_j", "duration_s", TASK_METRIC)
 
@@ -75,17 +80,39 @@ def _stars(q: float) -> str:
     return "***" if q < 0.001 else "**" if q < 0.01 else "*" if q < 0.05 else ""
 
 
+def _panel_title(subject, mode, partner=None) -> str:
+    if mode == "pair" and isinstance(partner, str) and partner:
+        return f"{subject} (pair)\nbeside {partner}"
+    return f"{subject} ({mode})"
+
+
+def _text_colour(value: float, cmap, norm) -> str:
+    """Black or white, whichever reads better on the cell colour of ``value``."""
+    if not np.isfinite(value):
+        return "black"
+    r, g, b, _ = cmap(norm(value))
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+
+
 def correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame, out) -> list[Path]:
-    """Spearman coefficients, hyperparameter x metric, one panel per subject x mode; stars from
-    BH q-values (* < 0.05, ** < 0.01, *** < 0.001)."""
+    """Spearman coefficients, hyperparameter x metric, one panel per subject x mode x partner;
+    stars from BH q-values (* < 0.05, ** < 0.01, *** < 0.001)."""
     title = "Spearman correlation of hyperparameters with metrics"
     c = correlations[correlations["method"] == "spearman"] if not correlations.empty else correlations
     if c.empty or c["coefficient"].notna().sum() == 0:
         return _no_data(out, title)
-    panels = list(c.groupby(["subject", "mode"], sort=True))
-    fig, axes = _grid(len(panels), 6.2, 4.4)
+    c = c.assign(_p=partner_key(c["partner"]) if "partner" in c else "")
+    panels = list(c.groupby(["subject", "mode", "_p"], sort=True))
+    cols = min(len(panels), 3)
+    rows_n = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(6.4 * cols, 4.6 * rows_n), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    cmap = plt.get_cmap("RdBu_r")
+    norm = matplotlib.colors.Normalize(vmin=-1, vmax=1)
     im = None
-    for ax, ((subject, mode), g) in zip(axes, panels):
+    for ax, ((subject, mode, partner), g) in zip(axes.flat, panels):
         metrics = [m for m in HEATMAP_METRICS if m in set(g["metric"])] + sorted(
             set(g["metric"]) - set(HEATMAP_METRICS))
         hps = sorted(g["hyperparameter"].unique())
@@ -93,21 +120,23 @@ def correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame, out) -> 
                              aggfunc="first", dropna=False).reindex(index=hps, columns=metrics)
         q = g.pivot_table(index="hyperparameter", columns="metric", values="q_value",
                           aggfunc="first", dropna=False).reindex(index=hps, columns=metrics)
-        im = ax.imshow(coef.to_numpy(float), vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
+        im = ax.imshow(coef.to_numpy(float), cmap=cmap, norm=norm, aspect="auto")
         for i in range(len(hps)):
             for j in range(len(metrics)):
                 v = coef.iat[i, j]
                 txt = "n/a" if not np.isfinite(v) else f"{v:.2f}{_stars(q.iat[i, j])}"
-                ax.text(j, i, txt, ha="center", va="center", fontsize=6)
-        ax.set_xticks(range(len(metrics)), [m.replace("_j", "") for m in metrics], rotation=40,
-                      ha="right", fontsize=7)
+                ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+                        color=_text_colour(v, cmap, norm))
+        ax.set_xticks(range(len(metrics)), [m.replace("_j", "").replace("metric_value", "task metric")
+                                            for m in metrics], rotation=40, ha="right", fontsize=7)
         ax.set_yticks(range(len(hps)), hps, fontsize=8)
-        rows = runs[(runs["subject"] == subject) & (runs["mode"] == mode)] if not runs.empty else runs
+        sel = (runs["subject"] == subject) & (runs["mode"] == mode) if not runs.empty else None
+        rows = runs[sel] if sel is not None else runs
         note = estimate_note(ok_runs(rows)) if not rows.empty else ""
-        ax.set_title(f"{subject} ({mode})" + (f"\n{note}" if note else ""), fontsize=9)
+        ax.set_title(_panel_title(subject, mode, partner) + (f"\n{note}" if note else ""), fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=axes, shrink=0.8, label="Spearman rho")
-    fig.suptitle(title + "  [* q<0.05, ** q<0.01, *** q<0.001]", fontsize=10, y=1.04)
+    fig.suptitle(title + "  [* q<0.05, ** q<0.01, *** q<0.001]", fontsize=10)
     return _save(fig, out)
 
 
@@ -121,13 +150,31 @@ def _mean_ci(v: np.ndarray):
     return v.mean(), half
 
 
+def _log_axis(ax, h: str, xs) -> None:
+    """Log x axis for log-drawn hyperparameters (LOG_HPS) or values spanning over 20x; plain
+    number labels (no 10^x offset text that garbles)."""
+    xs = np.asarray([x for x in xs if np.isfinite(x)], dtype=float)
+    if xs.size and xs.min() > 0 and (h in LOG_HPS or xs.max() / xs.min() > 20):
+        ax.set_xscale("log")
+        decades = math.log10(xs.max() / xs.min()) if xs.size else 0.0
+        ax.xaxis.set_major_formatter(matplotlib.ticker.LogFormatterSciNotation())
+        if decades < 1.5:  # few decades: label some minor ticks too (2, 5 x 10^k), small
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.LogFormatterSciNotation(
+                labelOnlyBase=False, minor_thresholds=(2, 2)))
+            ax.xaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(2.0, 5.0)))
+        else:
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.tick_params(axis="x", which="both", labelsize=7)
+
+
 def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str = "total_energy_j") -> list[Path]:
     """Mean +- 95% t-interval of energy per hyperparameter value (original included), one panel
-    per subject x hyperparameter, one line per mode."""
+    per subject x hyperparameter, one line per mode and partner."""
     title = f"{energy_metric} per hyperparameter value (mean ± 95% CI)"
     ok = ok_runs(runs) if not runs.empty else runs
     if ok.empty or energy_metric not in ok or ok[energy_metric].notna().sum() == 0:
         return _no_data(out, title)
+    ok = ok.assign(_p=partner_key(ok["partner"]).where(ok["mode"] == "pair", ""))
     panels = []
     for subject, g in ok.groupby("subject", sort=True):
         for h in sorted(x for x in g["hyperparameter"].dropna().unique() if x != ORIGINAL):
@@ -135,10 +182,16 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str = "total_energy_j")
                 panels.append((subject, h, g[g["hyperparameter"].isin([ORIGINAL, h])]))
     if not panels:
         return _no_data(out, title, "no mutants")
-    fig, axes = _grid(len(panels))
-    for ax, (subject, h, g) in zip(axes, panels):
+    cols = min(len(panels), 3)
+    rows_n = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.6 * cols, 3.8 * rows_n), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    for ax, (subject, h, g) in zip(axes.flat, panels):
         drawn = False
-        for mode, gm in g.groupby("mode", sort=True):
+        all_x = []
+        for (mode, partner), gm in g.groupby(["mode", "_p"], sort=True):
             x = pd.to_numeric(gm[HP_PREFIX + h], errors="coerce")
             y = gm[energy_metric]
             pts = []
@@ -148,35 +201,45 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str = "total_energy_j")
                     pts.append((xv, m, half))
             if pts:
                 xs, ms, hs = map(np.array, zip(*pts))
+                all_x.extend(xs)
+                label = mode if mode != "pair" else f"pair beside {partner or '?'}"
                 ax.errorbar(xs, ms, yerr=np.where(np.isfinite(hs), hs, 0), marker="o", capsize=3,
-                            label=mode)
+                            label=label)
                 drawn = True
                 orig = gm.loc[gm["hyperparameter"] == ORIGINAL, HP_PREFIX + h]
                 if orig.notna().any():
                     ax.axvline(float(orig.dropna().iloc[0]), color="grey", ls=":", lw=1)
-                if xs.min() > 0 and xs.max() / xs.min() > 20:
-                    ax.set_xscale("log")
+        _log_axis(ax, h, all_x)
         if not drawn:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
         else:
-            ax.legend(fontsize=7)
-        ax.set_xlabel(f"{h} (dotted: original)")
-        ax.set_ylabel(_energy_label(g, energy_metric), fontsize=8)
+            ax.legend(fontsize=6)
+        ax.set_xlabel(f"{h} (dotted: original)" + (", log scale" if ax.get_xscale() == "log" else ""),
+                      fontsize=8)
+        ax.set_ylabel(_energy_label(g, energy_metric) + " (lower is better)", fontsize=7)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.EngFormatter(unit="J"))
+        ax.tick_params(axis="y", labelsize=7)
         ax.set_title(subject, fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return _save(fig, out)
 
 
 def tradeoff(runs: pd.DataFrame, pareto: pd.DataFrame, out) -> list[Path]:
-    """Energy vs task metric per configuration (means), Pareto front as a line, per subject x mode."""
+    """Energy vs task metric per configuration (means), Pareto front as a line, per subject x
+    mode x partner; the axes say which way is better (the metric's declared direction)."""
     title = "Energy vs task metric (Pareto front)"
     p = pareto.dropna(subset=["mean_energy_j", "mean_metric"]) if not pareto.empty else pareto
     if p.empty:
         return _no_data(out, title)
-    panels = list(p.groupby(["subject", "mode"], sort=True))
-    fig, axes = _grid(len(panels))
-    for ax, ((subject, mode), g) in zip(axes, panels):
+    p = p.assign(_p=partner_key(p["partner"]) if "partner" in p else "")
+    panels = list(p.groupby(["subject", "mode", "_p"], sort=True))
+    cols = min(len(panels), 3)
+    rows_n = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.8 * cols, 3.9 * rows_n), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    for ax, ((subject, mode, partner), g) in zip(axes.flat, panels):
         opt = g["pareto_optimal"].astype(str).str.lower() == "true"
         ax.scatter(g.loc[~opt, "mean_energy_j"], g.loc[~opt, "mean_metric"], c="tab:grey", s=18,
                    label="configuration")
@@ -186,15 +249,22 @@ def tradeoff(runs: pd.DataFrame, pareto: pd.DataFrame, out) -> list[Path]:
         orig = g[g["hyperparameter"] == ORIGINAL]
         ax.scatter(orig["mean_energy_j"], orig["mean_metric"], marker="*", s=120, c="tab:red",
                    label="original", zorder=3)
-        rows = runs[(runs["subject"] == subject) & (runs["mode"] == mode)] if not runs.empty else runs
+        sel = (runs["subject"] == subject) & (runs["mode"] == mode) if not runs.empty else None
+        rows = runs[sel] if sel is not None else runs
         ax.set_xlabel(_energy_label(ok_runs(rows) if not rows.empty else rows,
-                                    f"mean {g['energy_metric'].iloc[0]}"), fontsize=8)
+                                    f"mean {g['energy_metric'].iloc[0]}") + " (lower is better)",
+                      fontsize=7)
         name = g["metric_name"].dropna()
-        ax.set_ylabel(f"mean {name.iloc[0] if not name.empty else 'metric'}")
-        ax.set_title(f"{subject} ({mode})", fontsize=9)
-        ax.legend(fontsize=7)
+        dirs = g["metric_direction"].dropna() if "metric_direction" in g else pd.Series(dtype=object)
+        better = better_word(dirs.iloc[0]) if not dirs.empty else ""
+        ax.set_ylabel(f"mean {name.iloc[0] if not name.empty else 'metric'}"
+                      + (f" ({better})" if better else ""), fontsize=8)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(unit="J"))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+        ax.tick_params(labelsize=7)
+        ax.set_title(_panel_title(subject, mode, partner), fontsize=9)
+        ax.legend(fontsize=6)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return _save(fig, out)
 
 
@@ -205,9 +275,12 @@ def sensitivity(per_mutant: pd.DataFrame, runs: pd.DataFrame, out) -> list[Path]
          if not per_mutant.empty else per_mutant)
     if d.empty:
         return _no_data(out, title, "no mutant measured in both modes")
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    for subject, g in d.groupby("subject", sort=True):
-        ax.scatter(100 * g["rel_change_single"], 100 * g["rel_change_pair"], label=subject, s=22)
+    fig, ax = plt.subplots(figsize=(6.0, 4.8), layout="constrained")
+    keys = ["subject", "partner"] if "partner" in d else ["subject"]
+    for key, g in d.groupby(keys, sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        label = key[0] + (f" beside {key[1]}" if len(key) > 1 and isinstance(key[1], str) else "")
+        ax.scatter(100 * g["rel_change_single"], 100 * g["rel_change_pair"], label=label, s=22)
     lim = 100 * np.nanmax(np.abs(d[["rel_change_single", "rel_change_pair"]].to_numpy(float)))
     lim = max(lim * 1.1, 1.0)
     ax.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="equal change")

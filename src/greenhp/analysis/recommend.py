@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 
 from .tables import (
-    ORIGINAL, TASK_METRIC, empty_table, estimated_methods, metric_sign, ok_runs, partner_key,
+    ORIGINAL, TASK_METRIC, direction_sign, empty_table, estimated_methods, ok_runs,
+    partner_key, sort_natural,
 )
 
 #: Default grid carbon intensity (gCO2e per kWh): the world-average electricity intensity reported
@@ -20,12 +21,26 @@ RECOMMENDATION_COLUMNS = [
     "value", "energy_metric", "energy_original_j", "energy_mutant_j", "saving_j", "saving_pct",
     "saving_pct_ci_low", "saving_pct_ci_high", "saving_kwh", "saving_co2e_g", "cost_saving",
     "energy_p", "cliffs_delta", "metric_name", "metric_original", "metric_mutant",
-    "metric_change_pct", "metric_verdict", "estimated", "energy_methods",
+    "metric_change_pct", "metric_verdict", "metric_direction", "duration_change_pct",
+    "duration_verdict", "estimated", "energy_methods", "caveats",
 ]
 PARETO_COLUMNS = [
-    "subject", "mode", "mutant_id", "hyperparameter", "value", "n", "energy_metric",
-    "mean_energy_j", "metric_name", "mean_metric", "pareto_optimal", "estimated",
+    "subject", "mode", "partner", "mutant_id", "hyperparameter", "value", "n", "energy_metric",
+    "mean_energy_j", "metric_name", "metric_direction", "mean_metric", "pareto_optimal", "estimated",
 ]
+
+
+def _caveats(r) -> str | float:
+    notes = []
+    if pd.notna(r.duration_change_pct) and r.duration_change_pct > 0:
+        sig = " (significant)" if r.duration_verdict == "higher" else ""
+        notes.append(f"longer duration: +{r.duration_change_pct:.1f} %{sig}")
+    if r.energy_disagree is True:
+        notes.append(f"energy tests disagree (t p = {r.energy_t_p:.3g}, Mann-Whitney p = {r.energy_mwu_p:.3g})")
+    if r.metric_disagree is True:
+        notes.append(f"{r.metric_name} tests disagree (t p = {r.metric_t_p:.3g}, Mann-Whitney "
+                     f"p = {r.metric_mwu_p:.3g}): the verdict {r.metric_verdict!r} is not robust")
+    return "; ".join(notes) if notes else np.nan
 
 
 def recommend(comparisons: pd.DataFrame, runs: pd.DataFrame, alpha: float = 0.05,
@@ -35,20 +50,27 @@ def recommend(comparisons: pd.DataFrame, runs: pd.DataFrame, alpha: float = 0.05
     """Configurations that use significantly less energy and keep the task metric.
 
     Kept: ``energy_metric`` verdict "lower" with ``p_value <= alpha``, and a task-metric outcome of
-    "better" or "same" (a mutant whose metric comparison is undetermined is not recommended).
-    Ranked by saving (J) within subject x mode (x partner in pair mode). Savings are per training
-    run: J, % of the original, kWh, gCO2e (``carbon_g_per_kwh``) and ``cost_saving``
-    (``price_per_kwh``, currency-neutral).
+    "better" or "same" (by the metric's declared direction; a mutant whose metric comparison is
+    undetermined is not recommended). Ranked by saving (J) within subject x mode x partner.
+    Savings are per training run: J, % of the original, kWh, gCO2e (``carbon_g_per_kwh``) and
+    ``cost_saving`` (``price_per_kwh``, currency-neutral). ``caveats``: a longer mean duration,
+    and energy or task-metric comparisons whose t-test and Mann-Whitney U disagree.
     """
     if comparisons.empty:
         return empty_table(RECOMMENDATION_COLUMNS)
     c = comparisons.assign(_partner=partner_key(comparisons["partner"]))
     keys = ["subject", "mode", "_partner", "mutant_id"]
     en = c[(c["metric"] == energy_metric) & (c["verdict"] == "lower") & (c["p_value"] <= alpha)]
-    perf = c[c["metric"] == TASK_METRIC][keys + ["metric_name", "mean_original", "mean_mutant", "outcome"]]
+    perf = c[c["metric"] == TASK_METRIC][keys + ["metric_name", "metric_direction", "mean_original",
+                                                 "mean_mutant", "outcome", "tests_disagree", "t_p",
+                                                 "mwu_p"]]
     perf = perf.rename(columns={"mean_original": "metric_original", "mean_mutant": "metric_mutant",
-                                "outcome": "metric_verdict"})
-    m = en.drop(columns=["metric_name"]).merge(perf, on=keys, how="inner")
+                                "outcome": "metric_verdict", "tests_disagree": "metric_disagree",
+                                "t_p": "metric_t_p", "mwu_p": "metric_mwu_p"})
+    dur = c[c["metric"] == "duration_s"][keys + ["rel_change", "verdict"]].rename(
+        columns={"rel_change": "duration_rel", "verdict": "duration_verdict"})
+    m = en.drop(columns=["metric_name", "metric_direction"]).merge(perf, on=keys, how="inner")
+    m = m.merge(dur, on=keys, how="left")
     m = m[m["metric_verdict"].isin(["better", "same"])]
     if m.empty:
         return empty_table(RECOMMENDATION_COLUMNS)
@@ -66,18 +88,30 @@ def recommend(comparisons: pd.DataFrame, runs: pd.DataFrame, alpha: float = 0.05
         "energy_p": m["p_value"], "cliffs_delta": m["cliffs_delta"],
         "metric_name": m["metric_name"], "metric_original": m["metric_original"],
         "metric_mutant": m["metric_mutant"], "metric_verdict": m["metric_verdict"],
+        "metric_direction": m["metric_direction"],
+        "duration_change_pct": 100.0 * m["duration_rel"], "duration_verdict": m["duration_verdict"],
+        "_energy_disagree": m["tests_disagree"], "_energy_t_p": m["t_p"], "_energy_mwu_p": m["mwu_p"],
+        "_metric_disagree": m["metric_disagree"], "_metric_t_p": m["metric_t_p"],
+        "_metric_mwu_p": m["metric_mwu_p"],
     })
     with np.errstate(invalid="ignore", divide="ignore"):
         out["metric_change_pct"] = 100.0 * (out["metric_mutant"] / out["metric_original"] - 1.0)
     out["saving_kwh"] = out["saving_j"] / J_PER_KWH
     out["saving_co2e_g"] = out["saving_kwh"] * float(carbon_g_per_kwh)
     out["cost_saving"] = out["saving_kwh"] * float(price_per_kwh)
+    flags = out.rename(columns=lambda k: k.lstrip("_"))
+    flags["energy_disagree"] = flags["energy_disagree"].map(lambda v: v is True or v == "True" or v == 1)
+    flags["metric_disagree"] = flags["metric_disagree"].map(lambda v: v is True or v == "True" or v == 1)
+    out["caveats"] = [_caveats(r) for r in flags.itertuples()]
     est, methods = [], []
     ok = ok_runs(runs)
+    okp = partner_key(ok["partner"]).where(ok["mode"] == "pair", "")
     for r in out.itertuples():
-        rows = ok[(ok["subject"] == r.subject) & (ok["mode"] == r.mode)
-                  & ((ok["mutant_id"] == r.mutant_id) | (ok["hyperparameter"] == ORIGINAL))]
-        ms = estimated_methods(rows)
+        sel = (ok["subject"] == r.subject) & (ok["mode"] == r.mode) & (
+            (ok["mutant_id"] == r.mutant_id) | (ok["hyperparameter"] == ORIGINAL))
+        if r.mode == "pair":
+            sel &= okp == (r.partner if isinstance(r.partner, str) else "")
+        ms = estimated_methods(ok[sel])
         est.append(bool(ms))
         methods.append(", ".join(ms) if ms else np.nan)
     out["estimated"] = est
@@ -102,27 +136,35 @@ def pareto_mask(energy, performance) -> np.ndarray:
 
 
 def pareto_front(runs: pd.DataFrame, energy_metric: str = "total_energy_j") -> pd.DataFrame:
-    """Per subject x mode, each configuration's mean energy and mean task metric over ok runs
-    (pair mode: partners pooled), flagged ``pareto_optimal`` when no configuration has lower
-    (or equal) energy and a better (or equal) metric with one strictly better. "Better" follows
-    the metric's direction (LOWER_IS_BETTER_METRICS)."""
+    """Per subject x mode x partner, each configuration's mean energy and mean task metric over ok
+    runs, flagged ``pareto_optimal`` when no configuration has lower (or equal) energy and a better
+    (or equal) metric with one strictly better. "Better" follows the metric's declared direction
+    (``metric_direction``)."""
     ok = ok_runs(runs)
     if ok.empty:
         return empty_table(PARETO_COLUMNS)
+    ok = ok.assign(_partner=partner_key(ok["partner"]).where(ok["mode"] == "pair", ""))
     rows = []
-    for (subject, mode), grp in ok.groupby(["subject", "mode"], sort=True):
+    for (subject, mode, partner), grp in ok.groupby(["subject", "mode", "_partner"], sort=True):
         names = grp["metric_name"].dropna()
-        metric_name = names.mode().iloc[0] if not names.empty else np.nan
-        sign = metric_sign(metric_name)
+        metric_name = names.iloc[0] if not names.empty else np.nan
+        dirs = grp["metric_direction"].dropna()
+        direction = dirs.iloc[0] if not dirs.empty else np.nan
         agg = (grp.groupby("mutant_id", sort=True)
                .agg(hyperparameter=("hyperparameter", "first"), value=("value", "first"),
                     n=("run_id", "size"), mean_energy_j=(energy_metric, "mean"),
                     mean_metric=(TASK_METRIC, "mean"))
                .reset_index())
-        agg["estimated"] = [bool(estimated_methods(grp[grp["mutant_id"] == mid]))
-                            for mid in agg["mutant_id"]]
-        agg["pareto_optimal"] = pareto_mask(agg["mean_energy_j"], sign * agg["mean_metric"])
-        agg["subject"], agg["mode"] = subject, mode
+        est = grp.groupby("mutant_id", sort=True).apply(lambda g: bool(estimated_methods(g)),
+                                                        include_groups=False)
+        agg["estimated"] = agg["mutant_id"].map(est).astype(bool)
+        if isinstance(direction, str):
+            agg["pareto_optimal"] = pareto_mask(agg["mean_energy_j"],
+                                                direction_sign(direction) * agg["mean_metric"])
+        else:
+            agg["pareto_optimal"] = False
+        agg["subject"], agg["mode"], agg["partner"] = subject, mode, partner or np.nan
         agg["energy_metric"], agg["metric_name"] = energy_metric, metric_name
-        rows.append(agg)
+        agg["metric_direction"] = direction
+        rows.append(sort_natural(agg, ["mutant_id"]))
     return pd.concat(rows, ignore_index=True).reindex(columns=PARETO_COLUMNS)

@@ -2,14 +2,22 @@
 
 Conventions (all tested):
 
-* Correlations: the points for hyperparameter *h* of subject *s* in mode *m* are the ``ok`` runs
-  of the original plus the ``ok`` runs of every mutant of *h*; x is the ``hp_<h>`` column. In pair
-  mode runs beside every partner are pooled.
+* Groups: every statistic is computed per subject x mode x partner (single mode: partner empty);
+  runs beside different partners are never pooled.
+* Correlations: the points for hyperparameter *h* of subject *s* in mode *m* beside partner *p* are
+  the ``ok`` runs of the original plus the ``ok`` runs of every mutant of *h*; x is the ``hp_<h>``
+  column; ``n`` says how many points entered.
 * Multiple testing: Benjamini-Hochberg q-values per **family = all tests of one method (pearson or
-  spearman) within one subject x mode** (every hyperparameter x metric there). The reference study
-  did not correct at all.
+  spearman) within one subject x mode x partner** (every hyperparameter x metric there). The
+  reference study did not correct at all.
+* Two-sample test of a verdict: Welch's t-test (default), Student's t-test (equal variances: what
+  the reference study used, scipy's ``ttest_ind`` default) or Mann-Whitney U. The t-test and
+  Mann-Whitney U are both always computed; where one is significant at ``alpha`` and the other is
+  not, ``tests_disagree`` is true and the note says so.
+* The task metric's direction is the runs table's ``metric_direction`` (declared by the subject).
 * Bootstrap: percentile intervals; the random stream of each test is derived from ``seed`` and the
-  test's identity (subject, mode, ...), so a result does not depend on which other tests ran.
+  test's identity (subject, mode, ...), so a result does not depend on which other tests ran. The
+  correlations of one hyperparameter with every metric share their resamples of the runs.
 * Cliff's delta of mutant vs original: P(mutant > original) - P(mutant < original).
 * Verdict (the reference rule): "same" when ``p > alpha`` or ``|delta| < delta_threshold``;
   otherwise "higher"/"lower" by the sign of delta. Edges: ``p == alpha`` IS significant and
@@ -26,30 +34,33 @@ import pandas as pd
 from scipy import stats as sps
 
 from .tables import (
-    ENERGY_METRICS, HP_PREFIX, METRICS, OK, ORIGINAL, TASK_METRIC, empty_table, metric_sign,
-    ok_runs, partner_key,
+    ENERGY_METRICS, HP_PREFIX, METRICS, MINIMIZE, OK, ORIGINAL, TASK_METRIC, empty_table,
+    ok_runs, partner_key, sort_natural,
 )
 
 CORRELATION_COLUMNS = [
-    "subject", "mode", "hyperparameter", "metric", "method", "coefficient", "p_value", "n",
+    "subject", "mode", "partner", "hyperparameter", "metric", "method", "coefficient", "p_value", "n",
     "ci_low", "ci_high", "q_value", "n_excluded", "note",
 ]
 COMPARISON_COLUMNS = [
     "subject", "mode", "partner", "mutant_id", "hyperparameter", "operator", "original", "value",
-    "metric", "metric_name", "n_original", "n_mutant", "n_excluded_original", "n_excluded_mutant",
+    "metric", "metric_name", "metric_direction", "n_original", "n_mutant", "n_excluded_original", "n_excluded_mutant",
     "mean_original", "mean_mutant", "sd_original", "sd_mutant", "rel_change", "rel_change_ci_low",
     "rel_change_ci_high", "t_statistic", "t_p", "mwu_statistic", "mwu_p", "test", "p_value",
-    "cliffs_delta", "magnitude", "verdict", "outcome", "note",
+    "cliffs_delta", "magnitude", "verdict", "outcome", "tests_disagree", "note",
 ]
-WTL_COLUMNS = ["subject", "mode", "hyperparameter", "energy_metric", "energy_verdict",
+WTL_COLUMNS = ["subject", "mode", "partner", "hyperparameter", "energy_metric", "energy_verdict",
                "performance_verdict", "count"]
 SENS_MUTANT_COLUMNS = [
-    "subject", "mutant_id", "hyperparameter", "value", "energy_metric", "rel_change_single",
-    "rel_change_pair", "abs_change_diff", "verdict_single", "verdict_pair", "n_partners",
+    "subject", "partner", "mutant_id", "mutant_id_single", "hyperparameter", "value", "match",
+    "energy_metric", "rel_change_single", "rel_change_pair", "abs_change_diff", "verdict_single",
+    "verdict_pair",
 ]
 SENS_TEST_COLUMNS = [
-    "scope", "energy_metric", "n", "mean_diff", "median_diff", "wilcoxon_statistic", "wilcoxon_p",
-    "ttest_statistic", "ttest_p", "alternative", "note",
+    "kind", "scope", "subject", "partner", "hyperparameter", "energy_metric", "n", "n_single",
+    "n_pair", "mean_diff", "median_diff", "mean_abs_single", "mean_abs_pair", "wilcoxon_statistic",
+    "wilcoxon_p", "ttest_statistic", "ttest_p", "mwu_statistic", "mwu_p", "alternative",
+    "n_pair_unmatched", "n_single_unmatched", "note",
 ]
 CV_COLUMNS = ["subject", "mode", "mutant_id", "partner", "metric", "n", "mean", "sd", "cv"]
 
@@ -87,7 +98,10 @@ def cliffs_delta(x, y) -> float:
     x, y = x[np.isfinite(x)], y[np.isfinite(y)]
     if x.size == 0 or y.size == 0:
         return math.nan
-    return float(np.sign(x[:, None] - y[None, :]).mean())
+    ys = np.sort(y)  # counts by binary search: O((nx + ny) log ny), exact
+    below = np.searchsorted(ys, x, side="left").sum()  # pairs with y < x
+    above = (ys.size - np.searchsorted(ys, x, side="right")).sum()  # pairs with y > x
+    return float((int(below) - int(above)) / (x.size * y.size))
 
 
 def cliffs_magnitude(delta: float) -> str | float:
@@ -126,35 +140,135 @@ def rng_for(seed: int, *key) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), h]))
 
 
-def _rowwise_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    xm = x - x.mean(axis=1, keepdims=True)
-    ym = y - y.mean(axis=1, keepdims=True)
-    den = np.sqrt((xm * xm).sum(axis=1) * (ym * ym).sum(axis=1))
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """Multiplicities of resample indices, items first: counts[j, b] = how often item j is in
+    resample b (an n x n_boot array; column-wise sums, cumsums and matrix products are fast)."""
+    nb = idx.shape[0]
+    flat = (idx * nb + np.arange(nb, dtype=np.int64)[:, None]).ravel()
+    return np.bincount(flat, minlength=n * nb).reshape(n, nb).astype(float)
+
+
+class _Ties:
+    """The tie groups of a sample: sorted order, group of each sorted item, group starts."""
+
+    def __init__(self, v: np.ndarray):
+        self.order = np.argsort(v, kind="mergesort")
+        vs = v[self.order]
+        new = np.r_[True, vs[1:] != vs[:-1]]
+        self.starts = np.flatnonzero(new)
+        self.group_sorted = np.cumsum(new) - 1
+        self.group = np.empty(v.size, dtype=np.int64)
+        self.group[self.order] = self.group_sorted
+        self.k = int(self.starts.size)
+        self.no_ties = self.k == v.size
+
+    def weights(self, w: np.ndarray, w_sorted: np.ndarray | None = None) -> np.ndarray:
+        """Weight of each tie group per resample (k x n_boot), from item weights (n x n_boot)."""
+        ws = w[self.order] if w_sorted is None else w_sorted
+        return ws if self.no_ties else np.add.reduceat(ws, self.starts, axis=0)
+
+
+def _avg_ranks(wg: np.ndarray) -> np.ndarray:
+    """Average rank (as scipy.stats.rankdata) of each tie group (rows), given its weight per
+    resample (columns): the weight below it plus (weight + 1) / 2."""
+    r = np.cumsum(wg, axis=0)
+    r -= 0.5 * wg
+    r += 0.5
+    return r
+
+
+def _spearman_rows(tx: _Ties, ty: _Ties, w: np.ndarray, n: int) -> np.ndarray:
+    """Spearman rho of every weighted resample (column b of ``w`` holds w[j, b] copies of item j),
+    from tie-group weights: the mean rank is (n + 1) / 2 in closed form, the squared and cross
+    terms take a few passes. Resamples with constant x or y give NaN (rank variance exactly 0)."""
+    ws_y = w[ty.order]  # items in y order
+    wy = ty.weights(w, ws_y)
+    ry = _avg_ranks(wy)
+    wry = wy * ry
+    syy_raw = np.einsum("ij,ij->j", wry, ry)
+    if tx.k <= 64:
+        onehot_t = np.zeros((tx.k, n))
+        onehot_t[tx.group[ty.order], np.arange(n)] = 1.0  # x group of each item, in y order
+        wx = onehot_t @ ws_y
+        rx = _avg_ranks(wx)
+        if not ty.no_ties:
+            wry = ws_y * ry[ty.group_sorted]
+        cross = np.einsum("ij,ij->j", onehot_t @ wry, rx)
+    else:
+        wx = tx.weights(w)
+        rx = _avg_ranks(wx)
+        cross = np.einsum("ij,ij,ij->j", w, rx[tx.group], ry[ty.group])
+    m2 = n * ((n + 1) / 2.0) ** 2
+    sxx = np.einsum("ij,ij,ij->j", wx, rx, rx) - m2
+    syy = syy_raw - m2
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = (xm * ym).sum(axis=1) / den
-    r[~(den > 0)] = np.nan
+        r = (cross - m2) / np.sqrt(sxx * syy)
+    r[~((sxx > 0) & (syy > 0))] = np.nan  # constant x or y
     return np.clip(r, -1.0, 1.0)
 
 
-def bootstrap_corr_ci(x, y, method: str, n_boot: int, rng: np.random.Generator, ci: float = 0.95):
-    """Percentile bootstrap CI of a Pearson/Spearman coefficient (pairs resampled). Resamples with
-    constant x or y are dropped; NaN when fewer than half the resamples are usable."""
+def _pearson_rows(xc: np.ndarray, yc: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
+    """Pearson r of every weighted resample (columns of ``w``), from one matrix product of
+    (x, y, x^2, y^2, xy) with the weights (x and y centred on the sample mean)."""
+    sums = np.vstack([xc, yc, xc * xc, yc * yc, xc * yc]) @ w
+    mx, my = sums[0] / n, sums[1] / n
+    vx = sums[2] / n - mx * mx
+    vy = sums[3] / n - my * my
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (sums[4] / n - mx * my) / np.sqrt(vx * vy)
+    return np.clip(r, -1.0, 1.0)
+
+
+def bootstrap_corr_cis_many(x, ys, n_boot: int, rng: np.random.Generator, ci: float = 0.95,
+                            chunk: int = 250) -> list[dict[str, tuple[float, float]]]:
+    """Percentile bootstrap CIs of the Pearson and the Spearman coefficient of ``x`` with each
+    sample in ``ys`` (same length as x), all from the same resamples of the points (pairs
+    resampled: the resamples are those of ``rng.integers(0, n, (n_boot, n))``, and the intervals
+    equal those of copying them). Resamples with constant x or y are dropped; NaN when fewer than
+    half the resamples are usable. Each resample is handled through item multiplicities (no copy of
+    the data per resample), in chunks of ``chunk`` resamples to bound memory."""
     x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
+    ys = [np.asarray(y, dtype=float) for y in ys]
     n = x.size
+    nan = (math.nan, math.nan)
     if n < 3 or n_boot < 1:
-        return math.nan, math.nan
+        return [{"pearson": nan, "spearman": nan} for _ in ys]
     idx = rng.integers(0, n, size=(n_boot, n))
-    xb, yb = x[idx], y[idx]
-    if method == "spearman":
-        xb = sps.rankdata(xb, axis=1)
-        yb = sps.rankdata(yb, axis=1)
-    r = _rowwise_pearson(xb, yb)
-    r = r[np.isfinite(r)]
-    if r.size < max(1, n_boot // 2):
-        return math.nan, math.nan
-    lo, hi = np.percentile(r, [50 * (1 - ci), 50 * (1 + ci)])
-    return float(lo), float(hi)
+    xc = x - x.mean()
+    tx = _Ties(x)
+    per_y = [(y - y.mean(), _Ties(y)) for y in ys]
+    rs = [{"pearson": [], "spearman": []} for _ in ys]
+    for lo in range(0, n_boot, chunk):
+        w = _counts(idx[lo:lo + chunk], n)
+        for (yc, ty), acc in zip(per_y, rs):
+            rsp = _spearman_rows(tx, ty, w, n)
+            rp = _pearson_rows(xc, yc, w, n)
+            acc["pearson"].append(np.where(np.isnan(rsp), np.nan, rp))  # same constant resamples
+            acc["spearman"].append(rsp)
+    out = []
+    for acc in rs:
+        res = {}
+        for method, parts in acc.items():
+            r = np.concatenate(parts)
+            r = r[np.isfinite(r)]
+            if r.size < max(1, n_boot // 2):
+                res[method] = nan
+            else:
+                lo_, hi_ = np.percentile(r, [50 * (1 - ci), 50 * (1 + ci)])
+                res[method] = (float(lo_), float(hi_))
+        out.append(res)
+    return out
+
+
+def bootstrap_corr_cis(x, y, n_boot: int, rng: np.random.Generator, ci: float = 0.95,
+                       chunk: int = 250) -> dict[str, tuple[float, float]]:
+    """Pearson and Spearman bootstrap CIs of x with one y (see bootstrap_corr_cis_many)."""
+    return bootstrap_corr_cis_many(x, [y], n_boot, rng, ci, chunk)[0]
+
+
+def bootstrap_corr_ci(x, y, method: str, n_boot: int, rng: np.random.Generator, ci: float = 0.95):
+    """Percentile bootstrap CI of a Pearson/Spearman coefficient (see bootstrap_corr_cis_many)."""
+    return bootstrap_corr_cis(x, y, n_boot, rng, ci)[method]
 
 
 def bootstrap_rel_change_ci(orig, mut, n_boot: int, rng: np.random.Generator, ci: float = 0.95):
@@ -178,37 +292,52 @@ def _metrics_present(df: pd.DataFrame, metrics) -> list[str]:
     return [m for m in metrics if m in df.columns]
 
 
+def _groups(runs: pd.DataFrame):
+    """(subject, mode, partner, rows) per subject x mode x partner; partner "" in single mode."""
+    r = runs.assign(_partner=partner_key(runs["partner"]).where(runs["mode"] == "pair", ""))
+    for (subject, mode, partner), grp in r.groupby(["subject", "mode", "_partner"], sort=True,
+                                                    dropna=False):
+        yield subject, mode, partner, grp
+
+
+def _direction(grp: pd.DataFrame) -> str | float:
+    d = grp["metric_direction"].dropna() if "metric_direction" in grp else pd.Series(dtype=object)
+    return d.iloc[0] if not d.empty else np.nan
+
+
 # ---------------------------------------------------------------- correlations
 def correlations(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: float = 0.95,
                  metrics=METRICS) -> pd.DataFrame:
-    """Pearson and Spearman correlation of each hyperparameter with each metric, per subject x mode.
+    """Pearson and Spearman correlation of each hyperparameter with each metric, per subject x
+    mode x partner.
 
-    One row per subject x mode x hyperparameter x metric x method, with coefficient, p, n, a
-    bootstrap percentile CI and the BH q-value (family: method within subject x mode). Constant x
-    or y, fewer than 3 points, or a missing ``hp_<h>`` column give NaN with a ``note``.
+    One row per subject x mode x partner x hyperparameter x metric x method, with coefficient, p,
+    the number of points ``n``, a bootstrap percentile CI and the BH q-value (family: method within
+    subject x mode x partner). Constant x or y, fewer than 3 points, or a missing ``hp_<h>`` column
+    give NaN with a ``note``.
     """
     rows = []
-    for (subject, mode), grp in runs.groupby(["subject", "mode"], sort=True, dropna=False):
+    for subject, mode, partner, grp in _groups(runs):
         hps = sorted(h for h in grp["hyperparameter"].dropna().unique() if h != ORIGINAL)
         for h in hps:
             pts_all = grp[grp["hyperparameter"].isin([ORIGINAL, h])]
             pts = pts_all[pts_all["status"] == OK]
             n_excl = int(len(pts_all) - len(pts))
             col = HP_PREFIX + str(h)
+            x_all = pd.to_numeric(pts[col], errors="coerce").to_numpy(float) if col in pts else None
+            todo: dict[bytes, list] = {}  # metrics by the set of points they use
             for metric in _metrics_present(pts, metrics):
-                y_all = pd.to_numeric(pts[metric], errors="coerce")
-                if y_all.isna().all():
+                y_all = pts[metric].to_numpy(float)
+                if np.isnan(y_all).all():
                     continue  # metric not measured for this group
-                base = dict(subject=subject, mode=mode, hyperparameter=h, metric=metric,
-                            n_excluded=n_excl)
-                if col not in pts.columns:
+                base = dict(subject=subject, mode=mode, partner=partner or np.nan, hyperparameter=h,
+                            metric=metric, n_excluded=n_excl)
+                if x_all is None:
                     for method in ("pearson", "spearman"):
                         rows.append(dict(base, method=method, n=0, note=f"no column {col}"))
                     continue
-                x_all = pd.to_numeric(pts[col], errors="coerce")
-                keep = x_all.notna() & y_all.notna()
-                x = x_all[keep].to_numpy(float)
-                y = y_all[keep].to_numpy(float)
+                keep = np.isfinite(x_all) & np.isfinite(y_all)
+                x, y = x_all[keep], y_all[keep]
                 n = int(x.size)
                 note = ""
                 if n < 3:
@@ -217,8 +346,7 @@ def correlations(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: floa
                     note = "constant hyperparameter value (zero variance)"
                 elif np.ptp(y) == 0:
                     note = "constant metric (zero variance)"
-                rng = rng_for(seed, subject, mode, h, metric)
-                state = rng.bit_generator.state
+                pair_rows = []
                 for method in ("pearson", "spearman"):
                     row = dict(base, method=method, n=n, note=note or np.nan)
                     if not note:
@@ -227,25 +355,41 @@ def correlations(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: floa
                             res = (sps.pearsonr(x, y) if method == "pearson" else sps.spearmanr(x, y))
                         row["coefficient"] = float(res.statistic)
                         row["p_value"] = float(res.pvalue)
-                        rng.bit_generator.state = state  # same resamples for both methods
-                        row["ci_low"], row["ci_high"] = bootstrap_corr_ci(x, y, method, n_boot, rng, ci)
                     rows.append(row)
+                    pair_rows.append(row)
+                if not note:
+                    todo.setdefault(keep.tobytes(), []).append((x, y, pair_rows))
+            for group in todo.values():
+                # one set of resamples per subject x mode x partner x hyperparameter (and set of
+                # points): every metric's interval comes from the same resampled runs
+                x = group[0][0]
+                key = (subject, mode, h) if not partner else (subject, mode, partner, h)
+                cis = bootstrap_corr_cis_many(x, [y for _, y, _ in group], n_boot,
+                                              rng_for(seed, *key, x.size), ci)
+                for (_, _, pair_rows), c in zip(group, cis):
+                    for row in pair_rows:
+                        row["ci_low"], row["ci_high"] = c[row["method"]]
     if not rows:
         return empty_table(CORRELATION_COLUMNS)
     out = pd.DataFrame(rows).reindex(columns=CORRELATION_COLUMNS)
     for c in ("coefficient", "p_value", "ci_low", "ci_high", "q_value"):
         out[c] = out[c].astype(float)
-    for _, idx in out.groupby(["subject", "mode", "method"]).groups.items():
+    fam = out.assign(_p=partner_key(out["partner"]))
+    for _, idx in fam.groupby(["subject", "mode", "_p", "method"]).groups.items():
         out.loc[idx, "q_value"] = bh_qvalues(out.loc[idx, "p_value"].to_numpy(float))
     return out
 
 
 # ---------------------------------------------------------------- mutant vs original
-def _two_sample(a: np.ndarray, b: np.ndarray):
-    """Welch t and Mann-Whitney U of b (mutant) vs a (original); NaN where undefined."""
+TESTS = ("welch", "student", "mwu")
+
+
+def _two_sample(a: np.ndarray, b: np.ndarray, equal_var: bool = False):
+    """t-test (Welch, or Student with ``equal_var``) and Mann-Whitney U of b (mutant) vs a
+    (original); NaN where undefined."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t = sps.ttest_ind(b, a, equal_var=False)
+        t = sps.ttest_ind(b, a, equal_var=equal_var)
         t_stat, t_p = float(t.statistic), float(t.pvalue)
         try:
             u = sps.mannwhitneyu(b, a, alternative="two-sided")
@@ -258,36 +402,41 @@ def _two_sample(a: np.ndarray, b: np.ndarray):
 def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: float = 0.147,
                     n_boot: int = 1000, seed: int = 0, ci: float = 0.95, test: str = "welch",
                     metrics=METRICS) -> pd.DataFrame:
-    """Each mutant vs the original of the same subject and mode (and same partner in pair mode).
+    """Each mutant vs the original of the same subject, mode and partner.
 
-    Per metric: Welch's t-test, Mann-Whitney U, Cliff's delta (mutant over original) and its
-    magnitude, relative change of the mean (mutant/original - 1) with a bootstrap CI, and the
-    verdict lower/same/higher (see module doc; ``test`` picks the p-value: "welch" as the reference
-    study, or "mwu"). ``outcome`` turns the verdict into better/same/worse: lower is better for
-    energies and duration, and for the task metric unless its name is in LOWER_IS_BETTER_METRICS.
-    Fewer than 2 ok runs on a side: verdict NaN with a note.
+    Per metric: a t-test (``test`` "welch" or "student"; "mwu" reports Welch's), Mann-Whitney U,
+    Cliff's delta (mutant over original) and its magnitude, relative change of the mean
+    (mutant/original - 1) with a bootstrap CI, and the verdict lower/same/higher (see module doc;
+    ``test`` picks the p-value of the verdict: "welch" (default), "student" (the reference study's
+    test) or "mwu"). ``tests_disagree``: the t-test and Mann-Whitney U fall on different sides of
+    ``alpha``. ``outcome`` turns the verdict into better/same/worse: lower is better for energies and
+    duration; for the task metric it follows ``metric_direction``. Fewer than 2 ok runs on a side:
+    verdict NaN with a note. Rows are sorted by subject, mode, partner, natural mutant id, metric.
     """
-    if test not in ("welch", "mwu"):
-        raise ValueError(f"test must be 'welch' or 'mwu', not {test!r}")
+    if test not in TESTS:
+        raise ValueError(f"test must be one of {', '.join(TESTS)}, not {test!r}")
+    equal_var = test == "student"
+    t_name = "Student t" if equal_var else "Welch t"
     rows = []
-    runs = runs.assign(_partner=partner_key(runs["partner"]))
-    for (subject, mode), grp in runs.groupby(["subject", "mode"], sort=True, dropna=False):
+    for subject, mode, partner, grp in _groups(runs):
         pair = mode == "pair"
         originals = grp[grp["hyperparameter"] == ORIGINAL]
         mutants = grp[grp["hyperparameter"] != ORIGINAL]
         metric_name = grp["metric_name"].dropna()
-        metric_name = metric_name.mode().iloc[0] if not metric_name.empty else np.nan
-        lower_better_task = metric_sign(metric_name) < 0
-        keys = ["mutant_id", "_partner"] if pair else ["mutant_id"]
-        for key, mgrp in mutants.groupby(keys, sort=True, dropna=False):
-            mutant_id = key[0] if isinstance(key, tuple) else key
-            partner = key[1] if pair else ""
-            ogrp = originals[originals["_partner"] == partner] if pair else originals
+        metric_name = metric_name.iloc[0] if not metric_name.empty else np.nan
+        direction = _direction(grp)
+        lower_better_task = direction == MINIMIZE
+        o_ok = originals[originals["status"] == OK]
+        o_vals = {m: o_ok[m].to_numpy(float) for m in _metrics_present(grp, metrics)}
+        o_vals = {m: v[np.isfinite(v)] for m, v in o_vals.items()}
+        n_excl_o = int((originals["status"] != OK).sum())
+        for mutant_id, mgrp in mutants.groupby("mutant_id", sort=False):
             first = mgrp.iloc[0]
-            m_ok, o_ok = mgrp[mgrp["status"] == OK], ogrp[ogrp["status"] == OK]
+            m_ok = mgrp[mgrp["status"] == OK]
             for metric in _metrics_present(grp, metrics):
-                a = pd.to_numeric(o_ok[metric], errors="coerce").dropna().to_numpy(float)
-                b = pd.to_numeric(m_ok[metric], errors="coerce").dropna().to_numpy(float)
+                a = o_vals[metric]
+                b = m_ok[metric].to_numpy(float)
+                b = b[np.isfinite(b)]
                 if a.size == 0 and b.size == 0:
                     continue  # metric not measured here
                 row = dict(
@@ -295,8 +444,9 @@ def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: fl
                     mutant_id=mutant_id, hyperparameter=first["hyperparameter"],
                     operator=first["operator"], original=first["original"], value=first["value"],
                     metric=metric, metric_name=metric_name if metric == TASK_METRIC else np.nan,
+                    metric_direction=direction if metric == TASK_METRIC else MINIMIZE,
                     n_original=int(a.size), n_mutant=int(b.size),
-                    n_excluded_original=int((ogrp["status"] != OK).sum()),
+                    n_excluded_original=n_excl_o,
                     n_excluded_mutant=int((mgrp["status"] != OK).sum()),
                     mean_original=a.mean() if a.size else np.nan,
                     mean_mutant=b.mean() if b.size else np.nan,
@@ -305,7 +455,7 @@ def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: fl
                 )
                 if a.size and b.size and row["mean_original"] != 0:
                     row["rel_change"] = row["mean_mutant"] / row["mean_original"] - 1.0
-                if ogrp.empty:
+                if originals.empty:
                     row["note"] = "no original run" + (f" with partner {partner!r}" if pair else "")
                     rows.append(row)
                     continue
@@ -315,36 +465,47 @@ def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: fl
                     row["magnitude"] = cliffs_magnitude(row["cliffs_delta"])
                     rows.append(row)
                     continue
-                t_stat, t_p, u_stat, u_p = _two_sample(a, b)
+                t_stat, t_p, u_stat, u_p = _two_sample(a, b, equal_var)
                 d = cliffs_delta(b, a)
-                p = t_p if test == "welch" else u_p
-                note = np.nan
+                p = u_p if test == "mwu" else t_p
+                notes = []
                 if not np.isfinite(p) and np.ptp(a) == 0 and np.ptp(b) == 0 and a[0] == b[0]:
-                    v, note = "same", "identical constant samples"
+                    v = "same"
+                    notes.append("identical constant samples")
                 else:
                     v = verdict(p, d, alpha, delta_threshold)
                     if not isinstance(v, str):
-                        note = "test undefined (zero variance)"
+                        notes.append("test undefined (zero variance)")
+                disagree = np.nan
+                if np.isfinite(t_p) and np.isfinite(u_p):
+                    disagree = bool((t_p <= alpha) != (u_p <= alpha))
+                    if disagree:
+                        notes.append(f"the tests disagree: {t_name} p = {t_p:.3g}, Mann-Whitney "
+                                     f"p = {u_p:.3g} (alpha {alpha:g}); the verdict uses {test}")
                 rng = rng_for(seed, subject, mode, partner, mutant_id, metric)
                 lo, hi = bootstrap_rel_change_ci(a, b, n_boot, rng, ci)
                 lower_better = lower_better_task if metric == TASK_METRIC else True
                 row.update(t_statistic=t_stat, t_p=t_p, mwu_statistic=u_stat, mwu_p=u_p,
                            p_value=p, cliffs_delta=d, magnitude=cliffs_magnitude(d), verdict=v,
-                           outcome=outcome(v, lower_better), rel_change_ci_low=lo,
-                           rel_change_ci_high=hi, note=note)
+                           outcome=outcome(v, lower_better) if direction in ("maximize", "minimize")
+                           or metric != TASK_METRIC else np.nan,
+                           rel_change_ci_low=lo, rel_change_ci_high=hi, tests_disagree=disagree,
+                           note="; ".join(notes) if notes else np.nan)
                 rows.append(row)
     if not rows:
         return empty_table(COMPARISON_COLUMNS)
-    return pd.DataFrame(rows).reindex(columns=COMPARISON_COLUMNS)
+    out = pd.DataFrame(rows).reindex(columns=COMPARISON_COLUMNS)
+    return sort_natural(out, ["subject", "mode", "partner", "mutant_id", "metric"],
+                        order={"metric": metrics})
 
 
 # ---------------------------------------------------------------- win / tie / loss
 def win_tie_loss(comparisons: pd.DataFrame, energy_metrics=ENERGY_METRICS) -> pd.DataFrame:
-    """The reference study's 3x3 tables in long form: per subject x mode x hyperparameter x energy
-    metric, how many mutant comparisons (mutant x partner in pair mode) had each energy verdict
-    (lower/same/higher) and performance verdict (better/same/worse, from the task metric). All 9
-    cells are listed (count 0 included); comparisons without a verdict on either side are counted
-    under "undetermined", so the counts always add up to the number of mutant comparisons."""
+    """The reference study's 3x3 tables in long form: per subject x mode x partner x hyperparameter
+    x energy metric, how many mutant comparisons had each energy verdict (lower/same/higher) and
+    performance verdict (better/same/worse, from the task metric). All 9 cells are listed (count 0
+    included); comparisons without a verdict on either side are counted under "undetermined", so
+    the counts always add up to the number of mutant comparisons."""
     if comparisons.empty:
         return empty_table(WTL_COLUMNS)
     c = comparisons.assign(_partner=partner_key(comparisons["partner"]))
@@ -359,18 +520,62 @@ def win_tie_loss(comparisons: pd.DataFrame, energy_metrics=ENERGY_METRICS) -> pd
     m["energy_verdict"] = m["energy_verdict"].where(m["energy_verdict"].isin(VERDICTS), UNDETERMINED)
     m["performance_verdict"] = m["performance_verdict"].where(
         m["performance_verdict"].isin(OUTCOMES), UNDETERMINED)
-    gkeys = ["subject", "mode", "hyperparameter", "energy_metric"]
+    gkeys = ["subject", "mode", "_partner", "hyperparameter", "energy_metric"]
     grid = [(e, p) for e in VERDICTS for p in OUTCOMES]
     rows = []
     for g, sub in m.groupby(gkeys, sort=True):
         pairs = list(zip(sub["energy_verdict"], sub["performance_verdict"]))
+        base = dict(zip(gkeys, g))
+        base["partner"] = base.pop("_partner") or np.nan
         for e, p in grid + sorted(set(pairs) - set(grid)):
-            rows.append(dict(zip(gkeys, g), energy_verdict=e, performance_verdict=p,
+            rows.append(dict(base, energy_verdict=e, performance_verdict=p,
                              count=sum(1 for x in pairs if x == (e, p))))
     return pd.DataFrame(rows).reindex(columns=WTL_COLUMNS)
 
 
 # ---------------------------------------------------------------- single vs pair
+def match_modes(comparisons: pd.DataFrame, energy_metric: str = "total_energy_j"):
+    """Pair each pair-mode mutant comparison (per partner) with a single-mode mutant of the same
+    subject and hyperparameter: the same ``mutant_id`` if measured alone, else one whose ``value``
+    is equal (relative tolerance 1e-9). Returns ``(matched, pair_unmatched, single_unmatched)``:
+    matched rows (SENS_MUTANT_COLUMNS), and the pair / single comparisons that found no
+    counterpart."""
+    c = comparisons[(comparisons["metric"] == energy_metric) & comparisons["rel_change"].notna()]
+    s = sort_natural(c[c["mode"] == "single"].drop_duplicates(["subject", "mutant_id"]),
+                     ["subject", "mutant_id"])
+    p = sort_natural(c[c["mode"] == "pair"], ["subject", "partner", "mutant_id"])
+    by_id = {(r.subject, r.mutant_id): r for r in s.itertuples()}
+    by_hp: dict = {}
+    for r in s.itertuples():
+        by_hp.setdefault((r.subject, r.hyperparameter), []).append(r)
+    rows, used, unmatched_p = [], set(), []
+    for r in p.itertuples():
+        hit, how = by_id.get((r.subject, r.mutant_id)), "same mutant_id"
+        if hit is None:
+            how = "same value"
+            for cand in by_hp.get((r.subject, r.hyperparameter), []):
+                try:
+                    if np.isclose(float(cand.value), float(r.value), rtol=1e-9, atol=0.0):
+                        hit = cand
+                        break
+                except (TypeError, ValueError):
+                    continue
+        if hit is None:
+            unmatched_p.append(r.Index)
+            continue
+        used.add((hit.subject, hit.mutant_id))
+        rows.append(dict(subject=r.subject, partner=r.partner, mutant_id=r.mutant_id,
+                         mutant_id_single=hit.mutant_id, hyperparameter=r.hyperparameter,
+                         value=r.value, match=how, energy_metric=energy_metric,
+                         rel_change_single=hit.rel_change, rel_change_pair=r.rel_change,
+                         abs_change_diff=abs(r.rel_change) - abs(hit.rel_change),
+                         verdict_single=hit.verdict, verdict_pair=r.verdict))
+    matched = (pd.DataFrame(rows).reindex(columns=SENS_MUTANT_COLUMNS) if rows
+               else empty_table(SENS_MUTANT_COLUMNS))
+    unmatched_s = s[[(a, b) not in used for a, b in zip(s["subject"], s["mutant_id"])]]
+    return matched, p.loc[unmatched_p], unmatched_s, s, p
+
+
 def sensitivity(runs: pd.DataFrame, comparisons: pd.DataFrame,
                 energy_metric: str = "total_energy_j", alternative: str = "two-sided",
                 cv_metrics=ENERGY_METRICS + ("duration_s",)):
@@ -378,33 +583,47 @@ def sensitivity(runs: pd.DataFrame, comparisons: pd.DataFrame,
 
     Returns ``(per_mutant, tests, cv)``:
 
-    * per_mutant: each mutant with a relative ``energy_metric`` change vs its own original in both
-      modes (pair: mean over partners), and ``abs_change_diff = |change_pair| - |change_single|``.
-    * tests: Wilcoxon signed-rank and paired t-test of that difference (against 0; ``alternative``
-      as in SciPy, "greater" asks "larger in pair mode"), per subject and ``overall``.
+    * per_mutant: each pair-mode mutant comparison (one per partner) matched with a single-mode
+      mutant (match_modes: same mutant_id, else same subject, hyperparameter and value), with both
+      relative ``energy_metric`` changes vs their own originals and
+      ``abs_change_diff = |change_pair| - |change_single|``.
+    * tests, ``kind`` "matched": Wilcoxon signed-rank and paired t-test of that difference (against
+      0; ``alternative`` as in SciPy, "greater" asks "larger in pair mode"), overall, per subject and
+      per subject x partner; ``n_pair_unmatched`` / ``n_single_unmatched`` count the comparisons
+      left out for want of a counterpart. ``kind`` "unmatched": Mann-Whitney U of the absolute
+      changes in pair mode (every pair comparison) against those alone (every single comparison),
+      needing no matching: overall, and per subject x partner x hyperparameter.
     * cv: repeat-run coefficient of variation (sd/mean, ddof=1) per configuration, mode, partner
       and metric, over ok runs.
     """
     per = empty_table(SENS_MUTANT_COLUMNS)
+    s_all = p_all = p_un = s_un = empty_table(COMPARISON_COLUMNS)
     if not comparisons.empty:
-        c = comparisons[(comparisons["metric"] == energy_metric) & comparisons["rel_change"].notna()]
-        s = c[c["mode"] == "single"].drop_duplicates(["subject", "mutant_id"])
-        p = (c[c["mode"] == "pair"].groupby(["subject", "mutant_id"], as_index=False)
-             .agg(rel_change_pair=("rel_change", "mean"), n_partners=("rel_change", "size"),
-                  verdict_pair=("verdict", lambda v: v.iloc[0] if v.nunique(dropna=False) == 1 else "mixed")))
-        if not s.empty and not p.empty:
-            per = s.rename(columns={"rel_change": "rel_change_single", "verdict": "verdict_single"}).merge(
-                p, on=["subject", "mutant_id"], how="inner")
-            per["energy_metric"] = energy_metric
-            per["abs_change_diff"] = per["rel_change_pair"].abs() - per["rel_change_single"].abs()
-            per = per.reindex(columns=SENS_MUTANT_COLUMNS).reset_index(drop=True)
+        per, p_un, s_un, s_all, p_all = match_modes(comparisons, energy_metric)
     tests = []
-    scopes = [(str(sj), g) for sj, g in per.groupby("subject", sort=True)] + [("overall", per)]
-    for scope, g in scopes:
+
+    def counts(subject=None, partner=None):
+        pu = p_un if subject is None else p_un[p_un["subject"] == subject]
+        su = s_un if subject is None else s_un[s_un["subject"] == subject]
+        if partner is not None:
+            pu = pu[pu["partner"] == partner]
+        return len(pu), len(su)
+
+    scopes = [("overall", None, None, per)]
+    scopes += [(str(sj), sj, None, g) for sj, g in per.groupby("subject", sort=True)]
+    scopes += [(f"{sj} beside {pt}", sj, pt, g)
+               for (sj, pt), g in per.groupby(["subject", "partner"], sort=True)]
+    for scope, subject, partner, g in scopes:
         d = g["abs_change_diff"].to_numpy(float) if len(g) else np.array([])
-        row = dict(scope=scope, energy_metric=energy_metric, n=int(d.size), alternative=alternative,
+        npu, nsu = counts(subject, partner)
+        row = dict(kind="matched", scope=scope, subject=subject if subject is not None else np.nan,
+                   partner=partner if partner is not None else np.nan, energy_metric=energy_metric,
+                   n=int(d.size), alternative=alternative,
                    mean_diff=d.mean() if d.size else np.nan,
-                   median_diff=float(np.median(d)) if d.size else np.nan)
+                   median_diff=float(np.median(d)) if d.size else np.nan,
+                   mean_abs_single=g["rel_change_single"].abs().mean() if d.size else np.nan,
+                   mean_abs_pair=g["rel_change_pair"].abs().mean() if d.size else np.nan,
+                   n_pair_unmatched=npu, n_single_unmatched=nsu)
         notes = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -418,8 +637,39 @@ def sensitivity(runs: pd.DataFrame, comparisons: pd.DataFrame,
                 row.update(ttest_statistic=float(t.statistic), ttest_p=float(t.pvalue))
             else:
                 notes.append("fewer than 2 mutants in both modes" if d.size < 2 else "all differences zero")
+        if npu or nsu:
+            notes.append(f"{npu} pair comparison(s) had no single-mode mutant of the same subject, "
+                         f"hyperparameter and value; {nsu} single-mode mutant(s) had no pair counterpart")
         row["note"] = "; ".join(notes) if notes else np.nan
         tests.append(row)
+
+    def unmatched(scope, subject, partner, h, s_rows, p_rows):
+        a = s_rows["rel_change"].abs().to_numpy(float)
+        b = p_rows["rel_change"].abs().to_numpy(float)
+        row = dict(kind="unmatched", scope=scope, subject=subject, partner=partner,
+                   hyperparameter=h, energy_metric=energy_metric, n=int(a.size + b.size),
+                   n_single=int(a.size), n_pair=int(b.size), alternative=alternative,
+                   mean_abs_single=a.mean() if a.size else np.nan,
+                   mean_abs_pair=b.mean() if b.size else np.nan,
+                   mean_diff=(b.mean() - a.mean()) if a.size and b.size else np.nan,
+                   median_diff=(float(np.median(b) - np.median(a))) if a.size and b.size else np.nan)
+        if a.size >= 2 and b.size >= 2:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    u = sps.mannwhitneyu(b, a, alternative=alternative)
+                    row.update(mwu_statistic=float(u.statistic), mwu_p=float(u.pvalue))
+                except ValueError as exc:
+                    row["note"] = f"mannwhitneyu: {exc}"
+        else:
+            row["note"] = "fewer than 2 comparisons in a mode"
+        tests.append(row)
+
+    if len(p_all) or len(s_all):
+        unmatched("overall", np.nan, np.nan, np.nan, s_all, p_all)
+        for (sj, pt, h), g in p_all.groupby(["subject", "partner", "hyperparameter"], sort=True):
+            sg = s_all[(s_all["subject"] == sj) & (s_all["hyperparameter"] == h)]
+            unmatched(f"{sj} beside {pt}, {h}", sj, pt, h, sg, g)
     tests_df = pd.DataFrame(tests).reindex(columns=SENS_TEST_COLUMNS)
 
     cv_rows = []
@@ -427,7 +677,8 @@ def sensitivity(runs: pd.DataFrame, comparisons: pd.DataFrame,
     for (subject, mode, mutant_id, partner), g in ok.groupby(
             ["subject", "mode", "mutant_id", "_partner"], sort=True):
         for metric in _metrics_present(g, cv_metrics):
-            v = pd.to_numeric(g[metric], errors="coerce").dropna().to_numpy(float)
+            v = g[metric].to_numpy(float)
+            v = v[np.isfinite(v)]
             if v.size == 0:
                 continue
             mean = v.mean()
@@ -436,4 +687,6 @@ def sensitivity(runs: pd.DataFrame, comparisons: pd.DataFrame,
                                 partner=partner or np.nan, metric=metric, n=int(v.size), mean=mean,
                                 sd=sd, cv=sd / mean if mean != 0 else np.nan))
     cv = pd.DataFrame(cv_rows).reindex(columns=CV_COLUMNS) if cv_rows else empty_table(CV_COLUMNS)
+    cv = sort_natural(cv, ["subject", "mode", "partner", "mutant_id", "metric"],
+                      order={"metric": cv_metrics})
     return per, tests_df, cv

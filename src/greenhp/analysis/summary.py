@@ -26,12 +26,31 @@ def _strength(rho: float) -> str:
     return "very strong" if a >= 0.8 else "strong" if a >= 0.6 else "moderate" if a >= 0.4 else "weak"
 
 
+def rst_escape(text) -> str:
+    """User-supplied text made inert in reStructuredText: whitespace runs (newlines included)
+    become one space, non-printable characters are dropped, and every character other than a
+    letter, digit or space is backslash-escaped, so no directive (``.. raw::``), role, link or
+    substitution can start inside it. Never put the result inside ````literal```` markup."""
+    s = " ".join("".join(ch for ch in str(text) if ch.isprintable() or ch.isspace()).split())
+    return "".join(ch if ch.isalnum() or ch == " " else "\\" + ch for ch in s)
+
+
+_e = rst_escape
+
+
 def _v(x) -> str:
-    """A hyperparameter value for prose: compact numbers, text as is."""
+    """A hyperparameter value for prose: compact numbers, text escaped."""
     try:
         return f"{float(x):g}"
     except (TypeError, ValueError):
-        return str(x)
+        return _e(x)
+
+
+def _where(subject, mode, partner=None) -> str:
+    """"subject (mode)" or "subject (pair, beside partner)", escaped."""
+    if mode == "pair" and isinstance(partner, str) and partner:
+        return f"{_e(subject)} (pair, beside {_e(partner)})"
+    return f"{_e(subject)} ({_e(mode)})"
 
 
 def _heading(text: str, ch: str) -> list[str]:
@@ -39,26 +58,34 @@ def _heading(text: str, ch: str) -> list[str]:
 
 
 def _fmt_p(p) -> str:
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        return "n/a"
     return "n/a" if not np.isfinite(p) else (f"{p:.2g}" if p >= 1e-4 else "< 1e-4")
+
+
+def _is_true(v) -> bool:
+    return v is True or str(v).strip().lower() == "true"
 
 
 def measurement_lines(runs: pd.DataFrame) -> list[str]:
     lines = []
     for col in METHOD_COLUMNS:
         if col in runs:
-            counts = runs[col].fillna("(empty)").value_counts()
-            desc = ", ".join(f"{m} ({n} runs{', an ESTIMATE' if str(m).startswith('estimate') else ''})"
+            counts = runs[col].fillna("(not given)").value_counts()
+            desc = ", ".join(f"{_e(m)} ({n} runs{', an ESTIMATE' if str(m).startswith('estimate') else ''})"
                              for m, n in counts.items())
             lines.append(f"- {col.split('_')[0].upper()}: {desc or 'none'}")
     est = estimated_methods(runs)
     if est:
         n = int(runs["energy_estimated"].fillna(False).astype(bool).sum())
         lines.append(f"- {n} of {len(runs)} runs include estimated (not measured) energy: "
-                     f"{', '.join(est)}. Their totals are estimates, not measurements.")
+                     f"{', '.join(_e(m) for m in est)}. Their totals are estimates, not measurements.")
     else:
         lines.append("- No run's energy is flagged as estimated.")
     if "total_domains" in runs:
-        doms = ", ".join(sorted(runs["total_domains"].dropna().astype(str).unique())) or "n/a"
+        doms = ", ".join(_e(d) for d in sorted(runs["total_domains"].dropna().astype(str).unique())) or "n/a"
         lines.append(f"- Domains summed into total energy: {doms}.")
     return lines
 
@@ -72,6 +99,20 @@ def _significant_corr(corr: pd.DataFrame, alpha: float, energy_metric: str) -> t
     return sig, len(c)
 
 
+def _test_name(tables) -> str:
+    comp = tables.get("comparisons", pd.DataFrame())
+    test = comp["test"].dropna().iloc[0] if not comp.empty and comp["test"].notna().any() else "welch"
+    return {"welch": "Welch t-test", "student": "Student t-test", "mwu": "Mann-Whitney U"}.get(test, str(test))
+
+
+def _sens_rows(sens_tests: pd.DataFrame, kind: str) -> pd.DataFrame:
+    if sens_tests.empty:
+        return sens_tests
+    if "kind" not in sens_tests:  # a table written before the two kinds existed
+        return sens_tests if kind == "matched" else sens_tests.iloc[0:0]
+    return sens_tests[sens_tests["kind"] == kind]
+
+
 def short_answers(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha: float = 0.05,
                   energy_metric: str = "total_energy_j") -> list[str]:
     """One plain sentence per question, each starting with "Yes", "No" or "Not answerable"."""
@@ -82,39 +123,56 @@ def short_answers(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha:
     if n_tested == 0:
         a1 = "Not answerable: no correlation with energy could be computed from this data."
     elif sig.empty:
-        a1 = (f"No: none of the {n_tested} hyperparameter-energy correlations (Spearman, per subject "
-              f"and mode) is significant after Benjamini-Hochberg correction (q < {alpha}).")
+        a1 = (f"No: none of the {n_tested} hyperparameter-energy correlations (Spearman, per subject, "
+              f"mode and partner) is significant after Benjamini-Hochberg correction (q < {alpha}).")
     else:
         r = sig.iloc[0]
-        hps = ", ".join(sorted(set(sig["hyperparameter"].astype(str))))
-        a1 = (f"Yes: {len(sig)} of {n_tested} hyperparameter-energy correlations are significant "
-              f"(q < {alpha}; hyperparameters: {hps}); the strongest is {r['hyperparameter']} in "
-              f"{r['subject']} ({r['mode']}), rho = {r['coefficient']:.2f}.")
+        hps = ", ".join(_e(h) for h in sorted(set(sig["hyperparameter"].astype(str))))
+        a1 = (f"Yes: {len(sig)} of {n_tested} hyperparameter-energy correlations (per subject, mode "
+              f"and partner) are significant (q < {alpha}; hyperparameters: {hps}); the strongest is "
+              f"{_e(r['hyperparameter'])} in {_where(r['subject'], r['mode'], r.get('partner'))}, "
+              f"rho = {r['coefficient']:.2f} (n = {int(r['n'])}).")
     if recs.empty:
         a2 = ("No: no mutant used significantly less energy while keeping the task metric "
               "(with this data, no saving is statistically supported).")
     else:
         best = recs.sort_values("saving_pct", ascending=False).iloc[0]
-        est = " (energy partly estimated)" if str(best["estimated"]).lower() == "true" else ""
+        est = " (energy partly estimated)" if _is_true(best["estimated"]) else ""
+        cav = f" Caveat: {_e(best['caveats'])}." if isinstance(best.get("caveats"), str) else ""
         a2 = (f"Yes: {len(recs)} mutant comparison(s) save energy with no significant loss of "
-              f"{best['metric_name']}; the largest saving is {best['hyperparameter']} "
-              f"{_v(best['original'])} -> {_v(best['value'])} for {best['subject']} ({best['mode']}): "
-              f"{best['saving_pct']:.1f} % per run{est}.")
-    overall = sens_tests[sens_tests["scope"] == "overall"] if not sens_tests.empty else sens_tests
-    if overall.empty or int(overall["n"].iloc[0]) == 0:
-        a3 = "Not answerable: no mutant was measured both alone and in pair mode."
-    else:
+              f"{_e(best['metric_name'])}; the largest saving is {_e(best['hyperparameter'])} "
+              f"{_v(best['original'])} -> {_v(best['value'])} for "
+              f"{_where(best['subject'], best['mode'], best.get('partner'))}: "
+              f"{best['saving_pct']:.1f} % per run{est}.{cav}")
+    matched = _sens_rows(sens_tests, "matched")
+    overall = matched[matched["scope"] == "overall"] if not matched.empty else matched
+    unm = _sens_rows(sens_tests, "unmatched")
+    unm = unm[unm["scope"] == "overall"] if not unm.empty else unm
+    if not overall.empty and int(overall["n"].iloc[0]) > 0:
         r = overall.iloc[0]
         p = float(r["wilcoxon_p"]) if pd.notna(r["wilcoxon_p"]) else float("nan")
         more = "more" if r["mean_diff"] > 0 else "less"
         if np.isfinite(p) and p < alpha:
-            a3 = (f"Yes: over {int(r['n'])} mutants, energy changed significantly {more} in pair mode "
-                  f"than alone (mean difference of absolute changes {100 * r['mean_diff']:.2f} percentage "
-                  f"points, Wilcoxon p = {_fmt_p(p)}).")
+            a3 = (f"Yes: over {int(r['n'])} mutant comparisons matched across the modes, energy "
+                  f"changed significantly {more} in pair mode than alone (mean difference of absolute "
+                  f"changes {100 * r['mean_diff']:.2f} percentage points, Wilcoxon p = {_fmt_p(p)}).")
         else:
-            a3 = (f"No: over {int(r['n'])} mutants, energy changes in pair mode were not "
-                  f"significantly different from those alone (mean difference of absolute changes "
-                  f"{100 * r['mean_diff']:.2f} percentage points, Wilcoxon p = {_fmt_p(p)}).")
+            a3 = (f"No: over {int(r['n'])} mutant comparisons matched across the modes, energy changes "
+                  f"in pair mode were not significantly different from those alone (mean difference "
+                  f"of absolute changes {100 * r['mean_diff']:.2f} percentage points, Wilcoxon "
+                  f"p = {_fmt_p(p)}).")
+    elif not unm.empty and int(unm["n_pair"].iloc[0]) >= 2 and int(unm["n_single"].iloc[0]) >= 2:
+        r = unm.iloc[0]
+        p = float(r["mwu_p"]) if pd.notna(r["mwu_p"]) else float("nan")
+        bigger = "larger" if r["mean_diff"] > 0 else "smaller"
+        verdict = (f"Yes: absolute energy changes are significantly {bigger} in pair mode"
+                   if np.isfinite(p) and p < alpha else "No: absolute energy changes in pair mode are "
+                   "not significantly different from those alone")
+        a3 = (f"{verdict} (no mutant was measured in both modes; Mann-Whitney U of "
+              f"{int(r['n_pair'])} pair against {int(r['n_single'])} single comparisons, "
+              f"p = {_fmt_p(p)}).")
+    else:
+        a3 = "Not answerable: no mutant was measured both alone and in pair mode."
     return [a1, a2, a3]
 
 
@@ -126,26 +184,50 @@ def not_ok_lines(runs: pd.DataFrame) -> list[str]:
     lines = [f"{len(bad)} run(s) did not finish ok and are excluded from the statistics:", ""]
     for r in bad.sort_values(["mode", "run_id"]).itertuples():
         reason = getattr(r, "reason", None)
-        reason = f": {reason}" if isinstance(reason, str) and reason.strip() else ""
-        lines.append(f"- ``{r.run_id}`` ({r.mode}) **{r.status}**{reason}")
+        reason = f": {_e(reason)}" if isinstance(reason, str) and reason.strip() else ""
+        lines.append(f"- {_e(r.run_id)} ({_e(r.mode)}) **{_e(r.status)}**{reason}")
     return lines
+
+
+def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30) -> list[str]:
+    """Task-metric and energy verdicts on which the t-test and Mann-Whitney U disagree."""
+    if comparisons.empty or "tests_disagree" not in comparisons:
+        return []
+    d = comparisons[comparisons["tests_disagree"].map(_is_true)
+                    & comparisons["metric"].isin(["metric_value", "total_energy_j"])]
+    if d.empty:
+        return ["For the task metric and total energy, the t-test and Mann-Whitney U agree on "
+                f"every comparison (both significant or both not at alpha = {alpha})."]
+    out = [f"{len(d)} verdict(s) on the task metric or total energy where the t-test and "
+           f"Mann-Whitney U disagree at alpha = {alpha} (the verdict is not robust; a task metric "
+           "called \"same\" may hide a run far off, for example at chance level):", ""]
+    for r in d.head(limit).itertuples():
+        metric = _e(r.metric_name) if r.metric == "metric_value" and isinstance(r.metric_name, str) else _e(r.metric)
+        out.append(f"- {_where(r.subject, r.mode, r.partner)}, {_e(r.mutant_id)}, {metric}: verdict "
+                   f"{_e(r.verdict)} (t p = {_fmt_p(r.t_p)}, Mann-Whitney p = {_fmt_p(r.mwu_p)}).")
+    if len(d) > limit:
+        out.append(f"- ... and {len(d) - limit} more (``tests_disagree`` in comparisons.tsv).")
+    return out
 
 
 def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, alpha: float = 0.05,
                   energy_metric: str = "total_energy_j") -> Path:
-    """Write the summary page to ``path`` and return it."""
+    """Write the summary page to ``path`` and return it. Every string from the data (subjects,
+    mutant ids, partners, reasons, metric names, methods) is escaped with rst_escape."""
     empty = pd.DataFrame()
     corr = tables.get("correlations", empty)
     recs = tables.get("recommendations", empty)
     sens_tests = tables.get("sensitivity_tests", empty)
     cv = tables.get("variability", empty)
+    comp = tables.get("comparisons", empty)
     out: list[str] = _heading("Hyperparameter-energy study: summary", "=")
     status = runs["status"].value_counts()
     n_ok = int(status.get(OK, 0))
     out += [f"{len(runs)} runs of {runs['subject'].nunique()} subject(s) in mode(s) "
-            f"{', '.join(sorted(runs['mode'].dropna().unique())) or 'n/a'}; {n_ok} ok entered the "
-            "statistics" + ("; not ok: " + ", ".join(f"{s} {n}" for s, n in status.items() if s != OK)
-                            if n_ok < len(runs) else "") + ".", ""]
+            f"{', '.join(_e(m) for m in sorted(runs['mode'].dropna().unique())) or 'n/a'}; {n_ok} ok "
+            "entered the statistics" + ("; not ok: " + ", ".join(f"{_e(s)} {n}" for s, n in status.items() if s != OK)
+                                        if n_ok < len(runs) else "") + ". In pair mode every statistic "
+            "is kept per partner.", ""]
     out += _heading("Short answers", "-")
     out += [SHORT_START, ""]
     for i, a in enumerate(short_answers(runs, tables, alpha, energy_metric), 1):
@@ -159,56 +241,83 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
         out += ["No correlation could be computed (too few configurations or no energy data).", ""]
     else:
         c = c.dropna(subset=["coefficient"]).sort_values("coefficient", key=np.abs, ascending=False)
-        out += [f"Spearman correlation with {energy_metric}; significant means BH q < {alpha} "
-                "(family: one method within one subject and mode).", ""]
+        out += [f"Spearman correlation with {energy_metric}, strongest first; significant means BH "
+                f"q < {alpha} (family: one method within one subject, mode and partner); n is the "
+                "number of runs (points) used.", ""]
         for r in c.itertuples():
             sig = "significant" if np.isfinite(r.q_value) and r.q_value < alpha else "not significant"
             sign = "positive" if r.coefficient > 0 else "negative"
-            out.append(f"- {r.subject} ({r.mode}), **{r.hyperparameter}**: {_strength(r.coefficient)} "
+            out.append(f"- {_where(r.subject, r.mode, getattr(r, 'partner', None))}, "
+                       f"**{_e(r.hyperparameter)}**: {_strength(r.coefficient)} "
                        f"{sign}, rho = {r.coefficient:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}], "
                        f"n = {r.n}, q = {_fmt_p(r.q_value)} ({sig}).")
         out.append("")
 
     # Q2
     out += _heading("2. " + QUESTIONS[1], "-")
+    test = _test_name(tables)
     if recs.empty:
         out += ["No mutant used significantly less energy while keeping the task metric "
-                f"(Welch t-test p <= {alpha} and abs(Cliff's delta) >= threshold).", ""]
+                f"({test} p <= {alpha} and abs(Cliff's delta) >= threshold).", ""]
     else:
-        out += ["Mutants with significantly lower energy and a task metric that is not "
-                "significantly worse (best saving first per subject and mode):", ""]
-        for r in recs.sort_values(["subject", "mode", "rank"]).itertuples():
-            est = " (energy partly estimated)" if str(r.estimated).lower() == "true" else ""
-            out.append(f"- {r.subject} ({r.mode}): {r.hyperparameter} {_v(r.original)} -> {_v(r.value)} "
-                       f"saves {r.saving_pct:.1f} % ({r.saving_j:.0f} J per run){est}; "
-                       f"{r.metric_name} {r.metric_original:.4g} -> {r.metric_mutant:.4g} "
-                       f"({r.metric_verdict}).")
+        out += [f"Mutants with significantly lower energy ({test}) and a task metric that is not "
+                "significantly worse, best saving first:", ""]
+        for r in recs.sort_values("saving_pct", ascending=False, kind="mergesort").itertuples():
+            est = " (energy partly estimated)" if _is_true(r.estimated) else ""
+            cav = f" Caveat: {_e(r.caveats)}." if isinstance(getattr(r, "caveats", None), str) else ""
+            out.append(f"- {_where(r.subject, r.mode, r.partner)}: {_e(r.hyperparameter)} "
+                       f"{_v(r.original)} -> {_v(r.value)} saves {r.saving_pct:.1f} % "
+                       f"({r.saving_j:.0f} J per run){est}; {_e(r.metric_name)} "
+                       f"{r.metric_original:.4g} -> {r.metric_mutant:.4g} ({_e(r.metric_verdict)}).{cav}")
         out.append("")
+    lines = disagreement_lines(comp, alpha)
+    if lines:
+        out += _heading("Verdicts the two tests disagree on", "~") + lines + [""]
 
     # Q3
     out += _heading("3. " + QUESTIONS[2], "-")
-    overall = sens_tests[sens_tests["scope"] == "overall"] if not sens_tests.empty else sens_tests
-    if overall.empty or int(overall["n"].iloc[0]) == 0:
+    matched = _sens_rows(sens_tests, "matched")
+    overall = matched[matched["scope"] == "overall"] if not matched.empty else matched
+    unm = _sens_rows(sens_tests, "unmatched")
+    if overall.empty and unm.empty:
         out += ["Not answerable from this data: no mutant was measured in both single and pair mode.", ""]
-    else:
+    if not overall.empty:
         r = overall.iloc[0]
-        p = r["wilcoxon_p"]
-        larger = "larger" if r["mean_diff"] > 0 else "smaller"
-        concl = (f"yes: changes are significantly {larger} in pair mode" if np.isfinite(p) and p < alpha
-                 else "no significant difference between the modes")
-        out += [f"Over {int(r['n'])} mutants, the absolute relative energy change in pair minus that in single mode has mean "
-                f"{100 * r['mean_diff']:.2f} percentage points (Wilcoxon p = {_fmt_p(p)}, paired t "
-                f"p = {_fmt_p(r['ttest_p'])}): {concl} (judged by the signed-rank test)."
-                + (" With fewer than 6 mutants the two-sided signed-rank test cannot reach "
-                   "p < 0.05, so this answer is weak." if int(r["n"]) < 6 else ""), ""]
-        for t in sens_tests[sens_tests["scope"] != "overall"].itertuples():
-            out.append(f"- {t.scope}: n = {t.n}, mean difference {100 * t.mean_diff:.2f} points, "
-                       f"Wilcoxon p = {_fmt_p(t.wilcoxon_p)}.")
+        npu = int(r["n_pair_unmatched"]) if pd.notna(r.get("n_pair_unmatched")) else 0
+        nsu = int(r["n_single_unmatched"]) if pd.notna(r.get("n_single_unmatched")) else 0
+        out += ["Matching: each pair-mode mutant comparison (one per partner) is paired with the "
+                "single-mode mutant of the same subject and mutant id, else of the same subject, "
+                f"hyperparameter and value. {int(r['n'])} comparison(s) entered; {npu} pair-mode "
+                f"comparison(s) had no single-mode counterpart and {nsu} single-mode mutant(s) no "
+                "pair-mode one (left out of the paired test, kept in the unmatched test below).", ""]
+        if int(r["n"]) > 0:
+            p = r["wilcoxon_p"]
+            larger = "larger" if r["mean_diff"] > 0 else "smaller"
+            concl = (f"yes: changes are significantly {larger} in pair mode" if np.isfinite(p) and p < alpha
+                     else "no significant difference between the modes")
+            out += [f"Over {int(r['n'])} matched comparisons, the absolute relative energy change in "
+                    f"pair minus that in single mode has mean {100 * r['mean_diff']:.2f} percentage "
+                    f"points (Wilcoxon p = {_fmt_p(p)}, paired t p = {_fmt_p(r['ttest_p'])}): {concl} "
+                    "(judged by the signed-rank test)."
+                    + (" With fewer than 6 mutants the two-sided signed-rank test cannot reach "
+                       "p < 0.05, so this answer is weak." if int(r["n"]) < 6 else ""), ""]
+            for t in matched[matched["scope"] != "overall"].itertuples():
+                out.append(f"- {_e(t.scope)}: n = {t.n}, mean difference {100 * t.mean_diff:.2f} "
+                           f"points, Wilcoxon p = {_fmt_p(t.wilcoxon_p)}.")
+            out.append("")
+    if not unm.empty and (unm["n_pair"].fillna(0) > 0).any():
+        out += ["Without matching: Mann-Whitney U of the absolute relative energy changes of every "
+                "pair-mode comparison against those of every single-mode mutant (overall, and per "
+                "subject, partner and hyperparameter):", ""]
+        for t in unm[unm["n_pair"].fillna(0) > 0].itertuples():
+            out.append(f"- {_e(t.scope)}: mean absolute change {100 * t.mean_abs_pair:.2f} % in pair "
+                       f"(n = {int(t.n_pair)}) vs {100 * t.mean_abs_single:.2f} % alone "
+                       f"(n = {int(t.n_single)}), Mann-Whitney p = {_fmt_p(t.mwu_p)}.")
         out.append("")
     if not cv.empty:
         e = cv[cv["metric"] == energy_metric]
         for mode, g in e.groupby("mode", sort=True):
-            out.append(f"- Repeat-run variation of {energy_metric} ({mode}): median CV "
+            out.append(f"- Repeat-run variation of {energy_metric} ({_e(mode)}): median CV "
                        f"{100 * g['cv'].median():.2f} %, max {100 * g['cv'].max():.2f} %.")
         out.append("")
 

@@ -109,15 +109,47 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: Which way a subject's task metric is better.
+METRIC_DIRECTIONS = ("maximize", "minimize")
+#: Metric names whose direction is known, so a subject may leave ``metric_direction`` out (the same
+#: lists the analysis uses for imported tables: greenhp.analysis.tables). Any other name must declare it.
+KNOWN_METRIC_DIRECTIONS = {
+    **{n: "maximize" for n in ("accuracy", "test_accuracy", "val_accuracy", "top1", "top5", "rank1",
+                               "map", "f1", "auc", "roc_auc", "precision", "recall",
+                               "balanced_accuracy", "r2", "bleu")},
+    **{n: "minimize" for n in ("loss", "test_loss", "val_loss", "nll", "cross_entropy", "error",
+                               "error_rate", "mse", "rmse", "mae", "perplexity", "wer", "cer")},
+}
+
+
 @dataclass(frozen=True)
 class Subject:
-    """A registered subject: name, task metric, default hyperparameters, and its ``run``."""
+    """A registered subject: name, task metric and its direction, default hyperparameters, ``run``.
+
+    ``metric_direction`` is ``"maximize"`` (accuracy, rank-1, ...) or ``"minimize"`` (a loss, an
+    error, MSE): every verdict, recommendation and Pareto front follows it. It may be left out only
+    for a metric name in KNOWN_METRIC_DIRECTIONS; any other name without it is rejected.
+    """
 
     name: str
     description: str
     metric_name: str
     defaults: dict[str, int | float]
     run: Callable[[dict[str, int | float], RunContext], TrainResult]
+    metric_direction: str | None = None
+
+    def __post_init__(self):
+        direction = self.metric_direction
+        if direction is None:
+            direction = KNOWN_METRIC_DIRECTIONS.get(str(self.metric_name).strip().lower())
+            if direction is None:
+                raise ValueError(
+                    f"subject {self.name!r}: metric {self.metric_name!r} has no declared direction; "
+                    f"pass metric_direction=\"minimize\" (lower is better) or \"maximize\" to Subject(...)")
+            object.__setattr__(self, "metric_direction", direction)
+        elif direction not in METRIC_DIRECTIONS:
+            raise ValueError(f"subject {self.name!r}: metric_direction {direction!r} is not one of "
+                             f"{', '.join(METRIC_DIRECTIONS)}")
 
     @property
     def hyperparameters(self) -> tuple[str, ...]:

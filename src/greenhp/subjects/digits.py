@@ -104,6 +104,7 @@ DIGITS_CNN = Subject(
     name="digits_cnn",
     description="2-layer CNN on scikit-learn's 8x8 digits (SGD with momentum 0.9, StepLR)",
     metric_name="accuracy",
+    metric_direction="maximize",
     defaults={"epochs": 8, "lr": 0.05, "weight_decay": 1e-4, "gamma": 0.8, "batch_size": 64},
     run=lambda hp, ctx: _train("cnn", hp, ctx),
 )
@@ -112,6 +113,7 @@ DIGITS_MLP = Subject(
     name="digits_mlp",
     description="3-layer MLP on scikit-learn's 8x8 digits (Adam, StepLR)",
     metric_name="accuracy",
+    metric_direction="maximize",
     defaults={"epochs": 8, "lr": 0.003, "weight_decay": 1e-4, "gamma": 0.8, "batch_size": 64},
     run=lambda hp, ctx: _train("mlp", hp, ctx),
 )

@@ -133,6 +133,7 @@ MNIST_FF = Subject(
     name="mnist_ff",
     description="pytorch/examples mnist_forward_forward: Forward-Forward MLP [784, 500, 500] on MNIST, Adam",
     metric_name="accuracy",
+    metric_direction="maximize",
     defaults={"epochs": 1000, "lr": 0.03, "threshold": 2.0},
     run=run,
 )

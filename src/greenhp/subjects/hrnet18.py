@@ -278,6 +278,7 @@ HRNET18_REID = Subject(
     name="hrnet18_reid",
     description="HRNet-W18-small-v2 + BNNeck person re-ID on Market-1501 layout, SGD + step decay",
     metric_name="rank1",
+    metric_direction="maximize",
     defaults={"epochs": 60, "lr": 0.05, "weight_decay": 5e-4, "batch_size": 32},
     run=run,
 )

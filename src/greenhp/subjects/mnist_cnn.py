@@ -109,6 +109,7 @@ MNIST_CNN = Subject(
     name="mnist_cnn",
     description="pytorch/examples mnist: 2-conv CNN on MNIST, Adadelta + StepLR",
     metric_name="accuracy",
+    metric_direction="maximize",
     defaults={"epochs": 14, "lr": 1.0, "gamma": 0.7, "batch_size": 64},
     run=run,
 )

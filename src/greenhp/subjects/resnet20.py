@@ -134,6 +134,7 @@ RESNET20 = Subject(
     name="resnet20",
     description="ResNet-20 (He et al., option-A shortcuts) on CIFAR-10, SGD momentum + MultiStepLR",
     metric_name="accuracy",
+    metric_direction="maximize",
     defaults={"epochs": 200, "lr": 0.2, "weight_decay": 1e-4, "batch_size": 128},
     run=run,
 )

@@ -165,6 +165,7 @@ SIAMESE = Subject(
     name="siamese",
     description="pytorch/examples siamese_network: ResNet-18 Siamese net on MNIST pairs, BCE, Adadelta + StepLR",
     metric_name="accuracy",
+    metric_direction="maximize",
     defaults={"epochs": 14, "lr": 1.0, "gamma": 0.7, "batch_size": 64},
     run=run,
 )
