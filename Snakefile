@@ -27,6 +27,7 @@ include: "workflow/rules/mutants.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/footprint.smk"
 
 
 # On a cluster only training is submitted as jobs; tables, statistics and plots run where Snakemake runs.
@@ -36,6 +37,7 @@ localrules:
     aggregate,
     stats,
     plots,
+    footprint,
 
 
 rule all:
@@ -44,4 +46,5 @@ rule all:
         "results/runs.tsv",
         ANALYSIS_TABLES,
         PLOTS,
+        "results/footprint.tsv",
     default_target: True
