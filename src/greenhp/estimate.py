@@ -563,7 +563,7 @@ class Estimate:
     items: dict[str, dict]  # study totals by item (ITEMS)
     lanes: int
     device: str
-    device_hours: tuple[float, float, float]
+    device_hours: tuple[float, float, float]  # low, central, high
     device_hours_unit: str  # GPU-hours | core-hours
     carbon: dict
     where: str
@@ -681,7 +681,7 @@ def predict(config: dict, study, cal: Calibration, cores: int = 1, gpus: int = 0
                           "basis": f"{lanes} job(s) at a time"}
     job_cores = int((config.get("train") or {}).get("job_threads") or 0) or int(cores)
     dev_s = [sum(items[i][f"seconds{sfx}"] for i in ("training_single", "training_pair", "idle_baseline",
-                                                     "settle_wait", "job_overhead")) for sfx in ("", "_low", "_high")]
+                                                     "settle_wait", "job_overhead")) for sfx in ("_low", "", "_high")]
     if gpu_run:
         dh, unit = tuple(x / 3600 for x in dev_s), "GPU-hours"
     else:
