@@ -55,7 +55,7 @@ def add_estimate_arguments(parser) -> None:
                              "the workflow's footprint table compares against)")
     parser.add_argument("--calibration", default=None,
                         help="a calibration file (YAML: each original's seconds and joules) instead of measuring")
-    parser.add_argument("--repeats", type=int, default=2, help="calibration runs per point (default 2)")
+    parser.add_argument("--repeats", type=int, default=1, help="calibration runs per point (default 1; 2 measures their spread)")
     parser.add_argument("--recalibrate", action="store_true", help="measure again; ignore earlier records")
 
 

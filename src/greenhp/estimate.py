@@ -9,7 +9,7 @@ Each subject's original is trained through the same wrapper and child process th
 (:func:`greenhp.runner.execute`, ``python -m greenhp.train``), with the study's device, data, threads,
 ``max_steps`` and energy settings: first for 1 epoch, then for ``k`` epochs, where ``k`` makes the
 training last about as long as the start-up (``k`` = start-up seconds / seconds per epoch, at least
-2, at most the original's epochs), ``repeats`` times each. Earlier run records of the same subject,
+2, at most the original's epochs), ``repeats`` times each (default 1). Earlier run records of the same subject,
 device and host are used instead when they are there (this study's ``results/runs``: only records
 whose configuration is in this study with the same hyperparameters; and earlier calibrations under
 ``results/estimate/calibration`` made with the same settings). If the study has pairs, one pair of
@@ -314,6 +314,7 @@ class Calibration:
     device: str = "cpu"
     where: str = ""  # the machine (or the source of a given calibration), in words
     notes: list[str] = field(default_factory=list)
+    measured: bool = True  # False: read from a calibration file
 
 
 def resolved_device(config: dict) -> str:
@@ -402,7 +403,7 @@ def measure_overheads() -> tuple[float, float]:
 
 
 def calibrate(config: dict, study, *, cores: int = 1, runs_dir: str | Path = "results/runs",
-              calib_dir: str | Path = "results/estimate/calibration", repeats: int = 2,
+              calib_dir: str | Path = "results/estimate/calibration", repeats: int = 1,
               reuse: bool = True, log: Callable[[str], None] = lambda s: None,
               execute: Callable | None = None, overheads: Callable[[], tuple[float, float]] = measure_overheads
               ) -> Calibration:
@@ -515,7 +516,8 @@ def load_calibration_file(path: str | Path, config: dict) -> Calibration:
 
     YAML: ``where`` (text), ``device``, ``subjects: {name: {epochs, seconds, energy_j, fixed_s?,
     batch_size?, settle_s?, idle_w?, source?}}``, ``pair: {time_factor, energy_factor, source}``,
-    ``job_start_s``, ``workflow_s``, ``spread`` (relative). Without ``fixed_s`` all of a run's time
+    ``job_start_s``, ``workflow_s``, ``spread`` (relative); ``fixed_s``, ``settle_s`` and ``idle_w`` may
+    also be given once for all subjects. Without ``fixed_s`` all of a run's time
     and energy is taken as proportional to its epochs (no start-up part).
     """
     import yaml
@@ -532,7 +534,7 @@ def load_calibration_file(path: str | Path, config: dict) -> Calibration:
         if s is None:
             raise ValueError(f"calibration file {path}: no entry for subject {name!r}")
         epochs = int(s.get("epochs", hp.get("epochs", 1)))
-        fixed = float(s.get("fixed_s", 0.0))
+        fixed = min(float(s.get("fixed_s", data.get("fixed_s", 0.0))), float(s["seconds"]))
         seconds = float(s["seconds"])
         energy = s.get("energy_j")
         frac = fixed / seconds if seconds > 0 else 0.0
@@ -551,7 +553,7 @@ def load_calibration_file(path: str | Path, config: dict) -> Calibration:
                           spread=float(p.get("spread", spread)), n=0, basis=str(p.get("source", path)))
     return Calibration(models=models, pair=pair, job_start_s=float(data.get("job_start_s", 0.0)),
                        workflow_s=float(data.get("workflow_s", 0.0)), device=str(data.get("device", "cuda")),
-                       where=str(data.get("where", path)))
+                       where=str(data.get("where", path)), measured=False)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -660,10 +662,12 @@ def predict(config: dict, study, cal: Calibration, cores: int = 1, gpus: int = 0
                                       else "none: no GPU or settle_timeout_s is 0")}
     job_t = cal.job_start_s * n_jobs
     items["job_overhead"] = {"count": n_jobs, **_band(job_t, u), "energy_j": None, "energy_j_low": None,
-                             "energy_j_high": None, "basis": f"{cal.job_start_s:.2f} s job start-up, measured here"}
+                             "energy_j_high": None, "basis": f"{cal.job_start_s:.2f} s job start-up, "
+                             + ("measured here" if cal.measured else "from the calibration file")}
     items["workflow"] = {"count": 4, **_band(cal.workflow_s, u), "energy_j": None, "energy_j_low": None,
                          "energy_j_high": None,
-                         "basis": "Snakemake and analysis job start-ups, measured here (a lower bound)"}
+                         "basis": "Snakemake and analysis job start-ups, " + (
+                             "measured here (a lower bound)" if cal.measured else "from the calibration file")}
     tot = {"count": n_jobs}
     for q in ("seconds", "energy_j"):
         for sfx in ("", "_low", "_high"):
@@ -830,7 +834,7 @@ def format_calibration(cal: Calibration) -> str:
 
 
 def estimate_study(config: dict, study, *, cores: int, gpus: int | None = None, calibration: str | None = None,
-                   repeats: int = 2, reuse: bool = True, runs_dir: str | Path = "results/runs",
+                   repeats: int = 1, reuse: bool = True, runs_dir: str | Path = "results/runs",
                    calib_dir: str | Path = "results/estimate/calibration",
                    log: Callable[[str], None] = lambda s: None) -> tuple[Estimate, Calibration]:
     """Calibrate (or read a calibration file) and predict ``study``."""
