@@ -48,8 +48,8 @@ Study
   Snakemake's script support and the wrapper: measured here by starting such a process), the idle
   baseline (``energy.idle_seconds``, only where there is a meter to take it: a GPU or RAPL), and the
   GPU settle wait (the median of the calibration records' waits; none without a GPU);
-- the study adds Snakemake's start-up and its four non-training jobs (mutants, aggregate, stats,
-  plots): measured here as the start-up of those processes (a lower bound: it leaves out their
+- the study adds Snakemake's start-up and its five non-training jobs (mutants, aggregate, stats,
+  plots, footprint): measured here as the start-up of those processes (a lower bound: it leaves out their
   computation);
 - wall time = workflow part + (sum of job times) / lanes; device hours = sum of job times (GPU-hours
   on a GPU, else core-hours x the job's cores); kWh = (run energy + idle baseline energy) / 3.6e6;
@@ -399,7 +399,7 @@ def measure_overheads() -> tuple[float, float]:
     snake = time_process("import snakemake.cli, greenhp.study")
     analysis = time_process("import snakemake.script, greenhp.analysis, greenhp.analysis.plots, "
                             "greenhp.analysis.summary")
-    return job, snake + 4 * analysis  # Snakemake itself + mutants, aggregate, stats, plots
+    return job, snake + 5 * analysis  # Snakemake itself + mutants, aggregate, stats, plots, footprint
 
 
 def calibrate(config: dict, study, *, cores: int = 1, runs_dir: str | Path = "results/runs",
@@ -664,7 +664,7 @@ def predict(config: dict, study, cal: Calibration, cores: int = 1, gpus: int = 0
     items["job_overhead"] = {"count": n_jobs, **_band(job_t, u), "energy_j": None, "energy_j_low": None,
                              "energy_j_high": None, "basis": f"{cal.job_start_s:.2f} s job start-up, "
                              + ("measured here" if cal.measured else "from the calibration file")}
-    items["workflow"] = {"count": 4, **_band(cal.workflow_s, u), "energy_j": None, "energy_j_low": None,
+    items["workflow"] = {"count": 5, **_band(cal.workflow_s, u), "energy_j": None, "energy_j_low": None,
                          "energy_j_high": None,
                          "basis": "Snakemake and analysis job start-ups, " + (
                              "measured here (a lower bound)" if cal.measured else "from the calibration file")}
