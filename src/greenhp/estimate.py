@@ -1023,8 +1023,16 @@ def footprint_summary_lines(rows: list[dict]) -> list[str]:
     n = sum(r["count"] for r in runs)
     secs = sum(r["seconds"] for r in runs)
     es = [r["energy_j"] for r in runs if r.get("energy_j") is not None]
-    est = " (partly estimated)" if any("estimate" in str(r.get("energy_method")) for r in runs) else ""
-    out.append(f"- Training: {n} runs ({'; '.join(r['status'] for r in runs if r.get('status'))}) "
+    methods = sorted({m for r in runs for m in str(r.get("energy_method") or "").split("+") if "estimate" in m})
+    est = f" (includes estimates: {', '.join(methods)})" if methods else ""
+    status: dict[str, int] = {}
+    for r in runs:
+        for part in filter(None, str(r.get("status") or "").split(", ")):
+            k, v = part.rsplit(" ", 1)
+            status[k] = status.get(k, 0) + int(v)
+    st = "all ok" if set(status) <= {"ok"} else ", ".join(f"{k} {v}" for k, v in sorted(status.items()))
+    modes = ", ".join(f"{r['count']} {r['item'][len('training_'):]}" for r in runs)
+    out.append(f"- Training: {n} runs ({modes}; {st}) "
                f"took {_hms(secs)} in their measured windows and used "
                f"{_j(sum(es)) if es else 'an unmeasured amount of energy'}{est}.")
     ib, sw = by.get("idle_baseline"), by.get("settle_wait")
