@@ -1,7 +1,6 @@
 """greenhp.estimate: the model's arithmetic on a fake calibration, calibration through a fake
 wrapper (no training), estimate.tsv, and `greenhp plan --estimate` with a calibration file."""
 
-import math
 
 import pytest
 import yaml
@@ -219,3 +218,18 @@ def test_plan_prints_the_mutant_table(capsys):
     lines = table.strip().splitlines()
     assert lines[0].split()[:3] == ["mutant_id", "hyperparameter", "value"]
     assert len(lines) == 1 + 10 and "batch_size" in lines[0]
+
+
+def test_readme_paper_figure_is_what_the_estimator_says():
+    """The README's GPU-hours for studies/paper.yaml come from the estimator and its labelled calibration file."""
+    config = yaml.safe_load((ROOT / "studies" / "paper.yaml").read_text())
+    validate_config(config)
+    study = load_study(config)
+    cal = E.load_calibration_file(ROOT / "studies" / "paper_rtx3080.calibration.yaml", config)
+    assert not cal.measured and "RTX 3080" in cal.where
+    est = E.predict(config, study, cal, cores=8, gpus=1)
+    lo, c, hi = est.device_hours
+    readme = (ROOT / "README.md").read_text()
+    assert f"≈ {round(c, -1):.0f} GPU-hours [{lo:.0f}-{hi:.0f}]" in readme
+    kwh = est.items["total"]["energy_j"] / 3.6e6
+    assert f"{kwh:.1f} kWh" in readme

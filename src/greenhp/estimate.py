@@ -80,9 +80,9 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 #: relative error of the model itself (beyond the calibration's spread), from bench/estimate_check.py
 MODEL_ERROR = 0.15
