@@ -84,8 +84,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-#: relative error of the model itself (beyond the calibration's spread), from bench/estimate_check.py
-MODEL_ERROR = 0.15
+#: relative error of the model itself (beyond the calibration's spread): bench/estimate_check.py measured
+#: wall-time ratios 0.83 and 1.19 and energy ratios 0.97 and 1.03 on the loaded 2-core VM (bench/RESULTS.md)
+MODEL_ERROR = 0.20
 #: the lowest calibration spread assumed (two records can agree by chance)
 MIN_SPREAD = 0.02
 #: items of a study, in the order they are printed (estimate.tsv and footprint.tsv share them)
