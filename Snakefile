@@ -38,6 +38,7 @@ include: "workflow/rules/mutants.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/footprint.smk"
 
 
 # On a cluster only training is submitted as jobs; tables, statistics and plots run where Snakemake runs.
@@ -47,6 +48,7 @@ localrules:
     aggregate,
     stats,
     plots,
+    footprint,
 
 
 rule all:
@@ -55,4 +57,5 @@ rule all:
         "results/runs.tsv",
         ANALYSIS_TABLES,
         PLOTS,
+        "results/footprint.tsv",
     default_target: True

@@ -20,14 +20,14 @@ def _plan(capsys, path):
 
 def test_plan_counts_the_default_study(capsys):
     rc, out, err = _plan(capsys, ROOT / "config.yaml")
-    rows = dict(line.split("\t") for line in out.strip().splitlines())
+    rows = dict(line.split("\t") for line in out.strip().split("\n\n")[0].splitlines())
     assert rc == 0 and err == ""
     assert rows == {"configurations": "10", "single_jobs": "30", "pair_jobs": "15"}
 
 
 def test_plan_counts_the_paper_study(capsys):
     rc, out, _ = _plan(capsys, ROOT / "studies" / "paper.yaml")
-    rows = dict(line.split("\t") for line in out.strip().splitlines())
+    rows = dict(line.split("\t") for line in out.strip().split("\n\n")[0].splitlines())
     assert rc == 0 and rows["single_jobs"] == "400" and rows["pair_jobs"] == "400"
 
 

@@ -85,3 +85,15 @@ def test_report_builds(tiny_study):
     assert out.returncode == 0, out.stderr[-3000:]
     html = (work / "report.html").read_text(errors="replace")
     assert "hp_vs_energy" in html and "correlations.tsv" in html
+
+
+def test_footprint_counts_every_run(tiny_study):
+    work, _, _ = tiny_study
+    rows = {r["item"]: r for r in csv.DictReader((work / "results/footprint.tsv").open(), delimiter="\t")}
+    runs = list(csv.DictReader((work / "results/runs.tsv").open(), delimiter="\t"))
+    for mode in ("single", "pair"):
+        mine = [r for r in runs if r["mode"] == mode]
+        assert int(rows[f"training_{mode}"]["count"]) == len(mine)
+        assert float(rows[f"training_{mode}"]["energy_j"]) == pytest.approx(sum(float(r["total_energy_j"]) for r in mine))
+    assert float(rows["wall_time"]["seconds"]) > 0 and float(rows["workflow"]["seconds"]) > 0
+    assert "own footprint" in (work / "results/summary.rst").read_text()

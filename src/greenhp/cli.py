@@ -2,8 +2,9 @@
 
     greenhp measure --out run.json [--config energy.yaml] [--gpu-index N] -- <command ...>
         measure any command's GPU/CPU/DRAM energy the way the workflow does (see greenhp.energy)
-    greenhp plan [--configfile FILE ...]
-        check a study configuration and print its configurations and job counts
+    greenhp plan [--configfile FILE ...] [--estimate [--cores N] [--gpus N] [--tsv PATH] ...]
+        check a study configuration, print its job counts and its mutant table; with --estimate,
+        calibrate on this machine and predict the study's time, energy, CO2e and cost
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def plan(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="greenhp plan", description="Check a study config and count its jobs.")
     parser.add_argument("--configfile", nargs="+", default=None, metavar="FILE",
                         help="the study, as for snakemake: these files merged in order (default: config.yaml)")
+    add_estimate_arguments(parser)
     args = parser.parse_args(argv)
     paths = args.configfile or ["config.yaml"]
     try:
@@ -40,6 +42,48 @@ def plan(argv: Sequence[str]) -> int:
         return 2
     for key, value in describe(study).items():
         print(f"{key}\t{value}")
+    return show_plan(args, config, study)
+
+
+def add_estimate_arguments(parser) -> None:
+    """plan's options for the mutant table and the estimate (greenhp.estimate)."""
+    parser.add_argument("--no-table", action="store_true", help="do not print the mutant table")
+    parser.add_argument("--estimate", action="store_true",
+                        help="calibrate on this machine (short runs of each original, or earlier records) and "
+                             "predict the study's time, energy, CO2e and cost")
+    parser.add_argument("--cores", type=int, default=2, help="cores given to snakemake (default 2, as make study)")
+    parser.add_argument("--gpus", type=int, default=None, help="GPUs given to snakemake (default: those NVML sees)")
+    parser.add_argument("--tsv", default="results/estimate.tsv",
+                        help="write the estimate here ('' = do not write; default results/estimate.tsv, which "
+                             "the workflow's footprint table compares against)")
+    parser.add_argument("--calibration", default=None,
+                        help="a calibration file (YAML: each original's seconds and joules) instead of measuring")
+    parser.add_argument("--repeats", type=int, default=1, help="calibration runs per point (default 1; 2 measures their spread)")
+    parser.add_argument("--recalibrate", action="store_true", help="measure again; ignore earlier records")
+
+
+def show_plan(args, config: dict, study) -> int:
+    """Print the mutant table and, with --estimate, the study's estimate."""
+    from greenhp.estimate import (estimate_study, format_calibration, format_estimate, format_mutants,
+                                  write_estimate_tsv)
+
+    if not args.no_table:
+        print()
+        print(format_mutants(study.mutants))
+    if not args.estimate:
+        return 0
+    try:
+        est, cal = estimate_study(config, study, cores=args.cores, gpus=args.gpus, calibration=args.calibration,
+                                  repeats=args.repeats, reuse=not args.recalibrate,
+                                  log=lambda line: print(line, file=sys.stderr, flush=True))
+    except (OSError, ValueError, RuntimeError) as err:
+        print(f"greenhp plan: estimate failed: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
+    print()
+    print(format_calibration(cal))
+    print(format_estimate(est))
+    if args.tsv:
+        print(f"estimate written to {write_estimate_tsv(est, args.tsv)}")
     return 0
 
 

@@ -210,6 +210,15 @@ def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30)
     return out
 
 
+def footprint_lines(folder) -> list[str]:
+    """The study's own footprint (greenhp.estimate) from the run records in ``folder``/runs and its
+    estimate.tsv when there is one; nothing for a re-analysis (no records)."""
+    from greenhp.estimate import summary_footprint
+
+    lines = summary_footprint(folder)
+    return _heading("The study's own footprint", "-") + lines + [""] if lines else []
+
+
 def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, alpha: float = 0.05,
                   energy_metric: str = "total_energy_j") -> Path:
     """Write the summary page to ``path`` and return it. Every string from the data (subjects,
@@ -325,6 +334,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
     out += measurement_lines(runs) + [""]
     out += _heading("Runs that did not finish ok", "-")
     out += not_ok_lines(runs) + [""]
+    out += footprint_lines(Path(path).parent)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out).replace("= < 1e-4", "< 1e-4"))
