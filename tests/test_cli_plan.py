@@ -95,7 +95,8 @@ def plan_counts(capsys, monkeypatch, cwd, *args: str) -> dict[str, int]:
     rc = main(["plan", *args])
     out, err = capsys.readouterr()
     assert rc == 0, err
-    return {k: int(v) for k, v in (line.split("\t") for line in out.strip().splitlines())}
+    counts = out.strip().split("\n\n")[0]  # the mutant table follows a blank line
+    return {k: int(v) for k, v in (line.split("\t") for line in counts.splitlines())}
 
 
 @pytest.mark.slow

@@ -645,11 +645,17 @@ def predict(config: dict, study, cal: Calibration, cores: int = 1, gpus: int = 0
     idle_w = _median([m.idle_w for m in cal.models.values() if m.idle_w is not None]) \
         if any(m.idle_w is not None for m in cal.models.values()) else None
     baseline_possible = gpu_run or idle_w is not None
-    idle_t = idle_s * n_jobs if baseline_possible else 0.0
+    # A GPU's idle baseline is cached per GPU UUID for energy.baseline_max_age_s (greenhp.energy.baseline):
+    # then one is measured at the start and one each time the cache ages out, not one per job.
+    max_age = float(energy_cfg.get("baseline_max_age_s") or 0.0)
+    train_t = items["training_single"]["seconds"] + items["training_pair"]["seconds"]
+    n_base = min(n_jobs, 1 + int(train_t // max_age)) if (gpu_run and max_age > 0) else n_jobs
+    per = "per job" if n_base == n_jobs else f"x {n_base} (cached {max_age:g} s per GPU)"
+    idle_t = idle_s * n_base if baseline_possible else 0.0
     idle_j = idle_w * idle_t if (idle_w is not None and idle_t) else (0.0 if not idle_t else None)
-    items["idle_baseline"] = {"count": n_jobs if idle_t else 0, **_band(idle_t, u), **_band(idle_j, u, "energy_j"),
-                              "basis": (f"{idle_s:g} s per job x measured idle power {idle_w:.1f} W" if idle_t and idle_w
-                                        else f"{idle_s:g} s per job; idle power unknown" if idle_t
+    items["idle_baseline"] = {"count": n_base if idle_t else 0, **_band(idle_t, u), **_band(idle_j, u, "energy_j"),
+                              "basis": (f"{idle_s:g} s {per} x measured idle power {idle_w:.1f} W" if idle_t and idle_w
+                                        else f"{idle_s:g} s {per}; idle power unknown" if idle_t
                                         else "none: idle_seconds is 0 or no meter to take a baseline")}
     settle = [m.settle_s for m in cal.models.values() if m.settle_s is not None]
     settle_per = _median(settle) if settle else (0.0 if not (gpu_run and settle_on) else None)
