@@ -135,4 +135,5 @@ MNIST_FF = Subject(
     metric_name="accuracy",
     defaults={"epochs": 1000, "lr": 0.03, "threshold": 2.0},
     run=run,
+    schedule_depends_on_epochs=True,
 )
