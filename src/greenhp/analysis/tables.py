@@ -12,7 +12,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from greenhp.record import RUN_COLUMNS
+from greenhp.record import RUN_COLUMNS, WINDOW_COLUMNS
 
 #: ``hyperparameter`` (and ``operator``) value of an original (unmutated) configuration.
 ORIGINAL = "none"
@@ -37,7 +37,8 @@ INT_COLUMNS = ("repetition",)
 BOOL_COLUMNS = ("energy_estimated",)
 #: The runs-table columns the analysis needs: every column greenhp's aggregator writes
 #: (greenhp.record.RUN_COLUMNS) except the free-text ``reason`` and the ``hp_*`` columns, which vary.
-REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in RUN_COLUMNS if c != "reason" and not c.startswith("hp_"))
+REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in RUN_COLUMNS if c != "reason" and not c.startswith("hp_")
+                                          and c not in WINDOW_COLUMNS)  # training-window columns are optional
 HP_PREFIX = "hp_"
 METHOD_COLUMNS = ("gpu_method", "cpu_method", "dram_method")
 
@@ -141,6 +142,9 @@ def validate_runs(df: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("runs table: column 'repetition' holds non-integer values")
     out["repetition"] = rep.astype("Int64")
     out["energy_estimated"] = _to_bool(out["energy_estimated"], "energy_estimated")
+    for c in WINDOW_COLUMNS:  # optional (tables from before phase marks lack them)
+        if c in out:
+            out[c] = _to_numeric(out[c], c)
     for c in hp_columns(out):
         out[c] = _maybe_numeric(out[c])
     return out
@@ -202,7 +206,7 @@ def import_runs(src: str | Path, dst: str | Path) -> pd.DataFrame:
     optional ones, e.g. ``reason`` or unused ``hp_*``, as empty columns), then any other columns
     of ``src``; cell text is kept as given. Returns the validated table.
     """
-    from greenhp.record import RUN_COLUMNS
+    from greenhp.record import RUN_COLUMNS, WINDOW_COLUMNS
 
     src = Path(src)
     sep = "," if src.suffix.lower() == ".csv" else "\t"
