@@ -132,8 +132,15 @@ def not_ok_lines(runs: pd.DataFrame) -> list[str]:
 
 
 def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, alpha: float = 0.05,
-                  energy_metric: str = "total_energy_j") -> Path:
-    """Write the summary page to ``path`` and return it."""
+                  energy_metric: str = "total_energy_j", window: str | None = None,
+                  early_stop_lines: list[str] | None = None) -> Path:
+    """Write the summary page to ``path`` and return it. ``window`` (greenhp.analysis.epochs):
+    the energy window the statistics used, named on the page; ``early_stop_lines``: the
+    "Early stopping (what-if)" section (greenhp.analysis.epochs.summary_lines)."""
+    if window is not None:
+        from .epochs import describe_window, window_metric
+
+        energy_metric = window_metric("total_energy_j", window)
     empty = pd.DataFrame()
     corr = tables.get("correlations", empty)
     recs = tables.get("recommendations", empty)
@@ -146,6 +153,9 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
             f"{', '.join(sorted(runs['mode'].dropna().unique())) or 'n/a'}; {n_ok} ok entered the "
             "statistics" + ("; not ok: " + ", ".join(f"{s} {n}" for s, n in status.items() if s != OK)
                             if n_ok < len(runs) else "") + ".", ""]
+    if window is not None:
+        out += [f"Energy window of the statistics: **{window}** ({describe_window(window)}); "
+                f"the answers use ``{energy_metric}``.", ""]
     out += _heading("Short answers", "-")
     out += [SHORT_START, ""]
     for i, a in enumerate(short_answers(runs, tables, alpha, energy_metric), 1):
@@ -184,6 +194,10 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
                        f"{r.metric_name} {r.metric_original:.4g} -> {r.metric_mutant:.4g} "
                        f"({r.metric_verdict}).")
         out.append("")
+
+    if early_stop_lines is not None:
+        out += _heading("Early stopping (what-if)", "-")
+        out += list(early_stop_lines)
 
     # Q3
     out += _heading("3. " + QUESTIONS[2], "-")
