@@ -3,7 +3,7 @@ import logging
 
 from greenhp.analysis import TABLE_NAMES, load_runs, read_tables
 from greenhp.analysis.epochs import load_epochs, summary_lines
-from greenhp.analysis.plots import PLOT_NAMES, write_named
+from greenhp.analysis.plots import EPOCH_PLOT_NAMES, PLOT_NAMES, write_named
 from greenhp.analysis.summary import rst_to_html, write_summary
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
@@ -17,7 +17,7 @@ early = None
 if "early_stop" in sm.input.keys():
     ep = read_tables({n: sm.input[n] for n in ("early_stop", "epoch_predictions")})
     early = summary_lines(ep["early_stop"], ep["epoch_predictions"], sm.params.tolerance)
-write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES if n in sm.output.keys()},
+write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES + EPOCH_PLOT_NAMES if n in sm.output.keys()},
             runs_dir=getattr(sm.params, "runs_dir", None) or None, window=window, epochs=epochs)
 write_summary(runs, tables, sm.output.summary, alpha=getattr(sm.params, "alpha", 0.05), window=window,
               early_stop_lines=early)

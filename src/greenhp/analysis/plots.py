@@ -23,8 +23,9 @@ from .tables import HP_PREFIX, ORIGINAL, TASK_METRIC, estimate_note, ok_runs  # 
 
 log = logging.getLogger(__name__)
 
-PLOT_NAMES = ("correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", "power_timeline",
-              "epoch_curves")
+PLOT_NAMES = ("correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", "power_timeline")
+#: figures drawn from results/epochs.tsv (studies with phase marks; not in a re-analysis)
+EPOCH_PLOT_NAMES = ("epoch_curves",)
 HEATMAP_METRICS = ("total_energy_j", "gpu_energy_j", "cpu_energy_j", "dram_energy_j",
                    "total_net_energy_j", "duration_s", TASK_METRIC)
 
@@ -327,7 +328,9 @@ def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
 
 def make_all(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], outdir,
              runs_dir=None, window: str = "whole", epochs: pd.DataFrame | None = None) -> dict[str, list[Path]]:
-    """Write every figure of PLOT_NAMES as ``<outdir>/<name>.png`` and ``.svg``."""
+    """Write every figure of PLOT_NAMES (and EPOCH_PLOT_NAMES when ``epochs`` is given) as
+    ``<outdir>/<name>.png`` and ``.svg``."""
     outdir = Path(outdir)
-    return write_named(runs, tables, {n: outdir / n for n in PLOT_NAMES}, runs_dir=runs_dir,
+    names = PLOT_NAMES + (EPOCH_PLOT_NAMES if epochs is not None else ())
+    return write_named(runs, tables, {n: outdir / n for n in names}, runs_dir=runs_dir,
                        window=window, epochs=epochs)
