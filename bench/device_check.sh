@@ -5,6 +5,8 @@
 #   2. bench/subjects_gpu.py    the five reference subjects briefly on CUDA through the energy wrapper
 #   3. a tiny study (bench/gpu_study.yaml) through Snakemake with --resources gpu=1
 #   4. only with CPU_OVERHEAD_ARGS set: bench/overhead.py (the CPU wrapper overhead) on this host's CPUs
+#   5. bench/marks_overhead.py --gpu-sum: per-epoch GPU energies (counter read at phase marks) vs the
+#      counter total and the sampled-power integral (issue 12; skip with SKIP_PHASES, limit PHASES_S)
 # Environment: GPU_CHECK_S / GPU_CHECK_ARGS, SKIP_SUBJECTS / SUBJECTS_S, SKIP_STUDY / STUDY_S,
 # CPU_OVERHEAD_ARGS / CPU_OVERHEAD_S (time limits in seconds).
 set -u
@@ -28,5 +30,9 @@ if [ -n "${CPU_OVERHEAD_ARGS:-}" ]; then
   echo "== cpu overhead"; { grep -m1 "model name" /proc/cpuinfo; echo "cpus $(nproc)"; } | tee "$OUT/cpu.txt"
   # shellcheck disable=SC2086  # the arguments are meant to split
   timeout -k 5 ${CPU_OVERHEAD_S:-200} python3 bench/overhead.py $CPU_OVERHEAD_ARGS 2>&1 | tee "$OUT/cpu_overhead.md"
+fi
+if [ -z "${SKIP_PHASES:-}" ]; then
+  echo "== phases gpu"; timeout -k 5 ${PHASES_S:-90} python3 bench/marks_overhead.py --gpu-sum --out "$OUT/phases_gpu.md" \
+    --record "$OUT/phases_gpu_record.json" 2>&1 | tail -15
 fi
 echo "done"

@@ -119,7 +119,6 @@ def gpu_sum(a) -> int:
                   f"{integral:.1f} J ({dis:+.2f} %) | <= 2 % | {'yes' if abs(dis) <= 2 else 'NO'} |",
                   f"| training window / whole run (GPU) | {tr['gpu_j']:.1f} J / {total:.1f} J, "
                   f"{tr['duration_s']:.1f} s / {rec['timing']['duration_s']:.1f} s | | |"]
-        (tmp / "keep").mkdir()
         if a.record:
             Path(a.record).write_text(json.dumps(rec, indent=1))
     text = "\n".join(lines) + "\n"
