@@ -9,12 +9,14 @@
 #      verdict match, pair shares = device total, report built, wall time <= 6 min, efficiency and
 #      per-run fixed cost                                        -> gpu_study_check.md, gpu_study.log
 #   2. bench/peers.py on CUDA: plain / greenhp measure / CodeCarbon / Zeus -> peers_gpu.md
-#   3. only when asked: bench/gpu_check.py (RUN_GPU_CHECK=1), bench/subjects_gpu.py (RUN_SUBJECTS=1),
+#   3. bench/marks_overhead.py --gpu-sum: per-epoch GPU energies (counter read at phase marks) vs the
+#      counter total and the sampled-power integral (issue 12)   -> phases_gpu.md (SKIP_PHASES=1 skips)
+#   4. only when asked: bench/gpu_check.py (RUN_GPU_CHECK=1), bench/subjects_gpu.py (RUN_SUBJECTS=1),
 #      bench/overhead.py on this host's CPUs (CPU_OVERHEAD_ARGS="...")
-# Time limits (s): STUDY_S (420), PEERS_S (150; PEERS_ARGS, default "--seconds 10 --rounds 2"),
+# Time limits (s): STUDY_S (420), PEERS_S (150; PEERS_ARGS, default "--seconds 10 --rounds 2"), PHASES_S (60),
 # GPU_CHECK_S / GPU_CHECK_ARGS, SUBJECTS_S, CPU_OVERHEAD_S. SKIP_STUDY=1 / SKIP_PEERS=1 skip a part.
 # STUDY_CONFIG and PEERS_DEVICE (cpu) exist to try the script's plumbing on a machine without a GPU.
-# At most 8 files come back from $OUT: the default run writes 7.
+# At most 8 files come back from $OUT: the default run writes 8.
 set -u
 OUT=${OUT:-/tmp/greenhp-device-out}; mkdir -p "$OUT"
 if [ -d .whl ]; then
@@ -54,5 +56,9 @@ if [ -n "${CPU_OVERHEAD_ARGS:-}" ]; then
   echo "== cpu overhead"; { grep -m1 "model name" /proc/cpuinfo; echo "cpus $(nproc)"; } | tee "$OUT/cpu.txt"
   # shellcheck disable=SC2086  # the arguments are meant to split
   timeout -k 5 "${CPU_OVERHEAD_S:-200}" python3 bench/overhead.py $CPU_OVERHEAD_ARGS 2>&1 | tee "$OUT/cpu_overhead.md"
+fi
+if [ -z "${SKIP_PHASES:-}" ]; then
+  echo "== phases gpu"; timeout -k 5 "${PHASES_S:-60}" python3 bench/marks_overhead.py --gpu-sum --out "$OUT/phases_gpu.md" \
+    --record /tmp/phases_gpu_record.json 2>&1 | tail -15
 fi
 echo "done"

@@ -2,7 +2,8 @@
 import logging
 
 from greenhp.analysis import TABLE_NAMES, load_runs, read_tables
-from greenhp.analysis.plots import PLOT_NAMES, write_named
+from greenhp.analysis.epochs import load_epochs, summary_lines
+from greenhp.analysis.plots import EPOCH_PLOT_NAMES, PLOT_NAMES, write_named
 from greenhp.analysis.summary import rst_to_html, write_summary
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
@@ -10,8 +11,15 @@ logging.captureWarnings(True)
 sm = snakemake  # noqa: F821
 runs = load_runs(sm.input.runs, getattr(sm.params, "metric_directions", None) or None)
 tables = read_tables({n: sm.input[n] for n in TABLE_NAMES if n in sm.input.keys()})
-write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES if n in sm.output.keys()},
-            runs_dir=getattr(sm.params, "runs_dir", None) or None)
-write_summary(runs, tables, sm.output.summary, alpha=getattr(sm.params, "alpha", 0.05))
+window = getattr(sm.params, "window", "whole")
+epochs = load_epochs(sm.input.epochs) if "epochs" in sm.input.keys() else None
+early = None
+if "early_stop" in sm.input.keys():
+    ep = read_tables({n: sm.input[n] for n in ("early_stop", "epoch_predictions")})
+    early = summary_lines(ep["early_stop"], ep["epoch_predictions"], sm.params.tolerance)
+write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES + EPOCH_PLOT_NAMES if n in sm.output.keys()},
+            runs_dir=getattr(sm.params, "runs_dir", None) or None, window=window, epochs=epochs)
+write_summary(runs, tables, sm.output.summary, alpha=getattr(sm.params, "alpha", 0.05), window=window,
+              early_stop_lines=early)
 if "summary_html" in sm.output.keys():
     rst_to_html(sm.output.summary, sm.output.summary_html)

@@ -10,5 +10,6 @@ tables = analyse(snakemake.input.runs, alpha=p.alpha,  # noqa: F821
                  delta_threshold=p.delta_threshold, n_boot=p.n_boot, seed=p.seed,
                  carbon_g_per_kwh=p.carbon_g_per_kwh, price_per_kwh=p.price_per_kwh,
                  test=getattr(p, "test", "welch"),
-                 metric_directions=getattr(p, "metric_directions", None) or None)
+                 metric_directions=getattr(p, "metric_directions", None) or None,
+                 window=getattr(p, "window", "whole"))
 write_tables(tables, {n: snakemake.output[n] for n in TABLE_NAMES if n in snakemake.output.keys()})  # noqa: F821

@@ -22,7 +22,7 @@ def test_same_config_gives_identical_table_bytes(default_config):
 def test_table_has_originals_and_mutants(default_config):
     default_config["mutants_per_hyperparameter"] = 2
     rows = build_mutants(default_config, subject_defaults(default_config))
-    per_subject = 1 + 4 * 2
+    per_subject = 1 + 2 + 2 * 2   # original, epochs at its 2 fixed values, lr and gamma drawn twice each
     assert len(rows) == 2 * per_subject
     originals = [m for m in rows if m.operator == "none"]
     assert [m.mutant_id for m in originals] == ["digits_cnn__original", "digits_mlp__original"]

@@ -81,3 +81,31 @@ def invalid_row(path: str | Path, reason: str) -> dict:
     if rep.isdigit():
         row["repetition"] = int(rep)
     return row
+
+
+def aggregate_epochs(paths: Iterable[str | Path], out_path: str | Path, log: str | Path | None = None) -> int:
+    """Write ``results/epochs.tsv``: one row per run, process and epoch mark (record.EPOCH_COLUMNS),
+    energies cumulative from the training start; runs without marks add no rows. Returns the row
+    count."""
+    from greenhp.record import EPOCH_COLUMNS, epoch_rows
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    writer.writerow(EPOCH_COLUMNS)
+    n = runs = 0
+    skipped = []
+    for path in paths:
+        problem = record_problem(path) if Path(path).exists() else "is missing (moved aside as invalid)"
+        if problem is not None:  # rule aggregate lists it as an invalid run and moves it aside
+            skipped.append(f"run record {path} {problem}: no epoch rows")
+            continue
+        rows = epoch_rows(load(path))
+        runs += bool(rows)
+        for row in rows:
+            writer.writerow([cell(row.get(c)) for c in EPOCH_COLUMNS])
+            n += 1
+    write_text(out_path, buf.getvalue())
+    if log:
+        write_text(log, "".join(f"{line}\n" for line in skipped)
+                   + f"wrote {n} epoch rows of {runs} runs with epoch marks into {out_path}\n")
+    return n

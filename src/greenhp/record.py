@@ -22,7 +22,22 @@ RUN_COLUMNS = [
     "gpu_share_j", "cpu_share_j", "total_share_j",
     "metric_name", "metric_value", "metric_direction", "accuracy", "energy_kwh", "co2e_g",
     "device", "gpu_model", "cpu_model",
+] + [
+    # the training window (greenhp.energy.phases: training start -> last epoch mark) of the main
+    # process; empty where the run sent no marks (older records, a crash before training ended)
+    "train_duration_s", "train_gpu_energy_j", "train_cpu_energy_j", "train_dram_energy_j",
+    "train_total_energy_j", "train_total_net_energy_j", "epochs_marked",
 ] + [f"hp_{name}" for name in HYPERPARAMETERS]
+#: Runs-table columns a table from elsewhere (or from before phase marks) may lack.
+WINDOW_COLUMNS = ("train_duration_s", "train_gpu_energy_j", "train_cpu_energy_j", "train_dram_energy_j",
+                  "train_total_energy_j", "train_total_net_energy_j", "epochs_marked")
+#: Columns of results/epochs.tsv (one row per run and epoch; energies cumulative from training start).
+EPOCH_COLUMNS = [
+    "run_id", "mode", "subject", "mutant_id", "partner", "repetition", "status", "process",
+    "epoch", "epochs", "t_s", "gpu_energy_j", "cpu_energy_j", "dram_energy_j", "total_energy_j",
+    "gpu_method", "cpu_method", "dram_method", "energy_estimated", "metric_name", "metric_value",
+    "loss", "schedule_depends_on_epochs",
+]
 
 
 @lru_cache(maxsize=None)
@@ -133,4 +148,41 @@ def to_row(rec: dict) -> dict[str, Any]:
     row["cpu_model"] = env.get("cpu_model")
     for name in HYPERPARAMETERS:
         row[f"hp_{name}"] = rec["requested"].get(name)
+    main = (energy.get("phases") or {}).get("main") or {}
+    train = main.get("training") or {}
+    row["train_duration_s"] = train.get("duration_s")
+    for d in ("gpu", "cpu", "dram", "total"):
+        row[f"train_{d}_energy_j"] = train.get(f"{d}_j")
+    row["train_total_net_energy_j"] = train.get("total_net_j")
+    row["epochs_marked"] = len(main.get("epochs") or []) if main else None
     return row
+
+
+def epoch_rows(rec: dict) -> list[dict[str, Any]]:
+    """Rows of ``results/epochs.tsv`` for one run record: one per process (``main``, and ``partner``
+    in pair mode) and epoch mark, energies cumulative from that process's training start (the
+    device's whole energy, and the CPU-time estimate of every process of the run, between marks)."""
+    energy = rec["energy"]
+    out = []
+    for process, ph in sorted((energy.get("phases") or {}).items()):
+        for e in ph.get("epochs") or []:
+            row = {
+                "run_id": rec["run_id"], "mode": rec["mode"], "subject": rec["subject"],
+                "mutant_id": rec["mutant_id"], "partner": (rec.get("partner") or {}).get("mutant_id"),
+                "repetition": rec["repetition"], "status": rec["status"], "process": process,
+                "epoch": e.get("epoch"), "epochs": e.get("epochs"), "t_s": e.get("t_s"),
+                "energy_estimated": bool(energy["total"]["estimated"]),
+                "metric_name": e.get("metric_name"), "metric_value": e.get("metric"), "loss": e.get("loss"),
+                "schedule_depends_on_epochs": rec.get("schedule_depends_on_epochs"),
+            }
+            if process == "partner":
+                p = rec.get("partner") or {}
+                row.update(subject=p.get("subject"), mutant_id=p.get("mutant_id"), partner=rec["mutant_id"],
+                           status=(rec.get("partner_result") or {}).get("status"),
+                           schedule_depends_on_epochs=None)
+            for d in ("gpu", "cpu", "dram", "total"):
+                row[f"{d}_energy_j"] = e.get(f"{d}_j")
+            for d in ("gpu", "cpu", "dram"):
+                row[f"{d}_method"] = energy[d]["method"]
+            out.append(row)
+    return out

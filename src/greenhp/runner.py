@@ -29,6 +29,7 @@ from greenhp.atomic import write_json
 from greenhp.energy import EnergyConfig, EnergyMonitor
 from greenhp.energy.command import timeline_path_for
 from greenhp.energy.slots import acquire_gpu
+from greenhp.marks import ENV_FD as MARKS_ENV_FD, MarkListener, open_channel
 from greenhp.mutation import Mutant
 from greenhp.procs import INTERRUPTED_BY, RunGuard, RunInterrupted, signal_name
 from greenhp.record import schema_problem
@@ -60,6 +61,7 @@ class RunSpec:
     carbon_g_per_kwh: float | None = None
     gpu_index: int | None = None
     modules: dict[str, str] = field(default_factory=dict)  # user-defined subjects: name -> "module:ATTR"
+    marks: bool = True  # phase marks from the training processes (per-phase and per-epoch energy)
 
     @property
     def run_id(self) -> str:
@@ -94,11 +96,32 @@ def child_request(spec: RunSpec, mutant: Mutant, threads: int) -> dict:
     }
 
 
-def start_child(child: Child, env: dict[str, str]) -> None:
+def start_child(child: Child, env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> None:
     log = open(child.log_path, "w")
     cmd = [sys.executable, "-u", "-m", "greenhp.train", "--request", child.request_path, "--result", child.result_path]
-    child.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    child.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                  pass_fds=pass_fds)
     log.close()
+
+
+def start_marked_child(child: Child, env: dict[str, str], monitor: EnergyMonitor) -> MarkListener:
+    """Start ``child`` with a phase-marks channel (greenhp.marks) whose marks make ``monitor`` read
+    every meter; returns the listener thread (ends when the child closes the channel)."""
+    r, w = open_channel()
+    try:
+        start_child(child, dict(env, **{MARKS_ENV_FD: str(w)}), pass_fds=(w,))
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    monitor.track(child.proc.pid, child.label)
+    listener = MarkListener(r, child.label, monitor.mark)
+    listener.start()
+    return listener
+
+
+MARK_LISTENER_JOIN_S = 2.0  # a forked helper of the child may hold the channel open a little longer
 
 
 def wait_child(child: Child, deadline: float | None) -> None:
@@ -278,20 +301,32 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
         monitor = EnergyMonitor(cfg, gpu_index=gpu_index,
                                 timeline_path=str(timeline_path_for(out_path)) if cfg.timeline else None)
         monitor.begin()
+        if spec.marks:
+            monitor.expect_marks()
+        listeners = []
         start_unix, start = time.time(), time.monotonic()
         for child in children:
-            start_child(child, env)
+            if spec.marks:
+                listeners.append(start_marked_child(child, env, monitor))
+            else:
+                start_child(child, env)
+                monitor.track(child.proc.pid, child.label)
             if guard is not None:
                 guard.add_group(child.proc.pid)
-            monitor.track(child.proc.pid, child.label)
         deadline = start + spec.timeout_s if spec.timeout_s else None
         for child in children:
             wait_child(child, deadline)
+            monitor.child_done(child.label, cpu_seconds(child))
         leftovers = guard.cleanup() if guard is not None else []  # what the training forked and left running
         duration = time.monotonic() - start
+        for listener in listeners:
+            listener.join(MARK_LISTENER_JOIN_S)
         outcomes = {c.label: checked(child_outcome(c, spec.timeout_s)) for c in children}
         energy = monitor.end(cpu_seconds={c.label: cpu_seconds(c) for c in children},
                              training_gpus={label: o.get("gpu_uuid") for label, o in outcomes.items()})
+        for listener in listeners:
+            if listener.bad_lines and listener.label in (energy.get("phases") or {}):
+                energy["phases"][listener.label]["bad_mark_lines"] = listener.bad_lines
     for c in children:
         if (stopped := interruption(c, spec.run_id)) is not None:
             raise stopped
@@ -385,6 +420,8 @@ def build_record(spec: RunSpec, main: dict, energy: dict, start_unix: float, dur
         "carbon": {"energy_kwh": kwh, "intensity_g_per_kwh": spec.carbon_g_per_kwh, "co2e_g": co2},
         "environment": run_environment(main, energy.get("environment") or {}),
     }
+    if main.get("schedule_depends_on_epochs") is not None:
+        record["schedule_depends_on_epochs"] = bool(main["schedule_depends_on_epochs"])
     if partner is not None:
         record["partner_result"] = {
             "status": partner["status"],

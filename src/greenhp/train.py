@@ -18,8 +18,11 @@ import time
 import traceback
 
 from greenhp.atomic import write_json
+from greenhp.marks import MarkWriter
 from greenhp.subjects import resolve
-from greenhp.subjects.base import DataMissing, Diverged, RunContext
+from greenhp.subjects.base import DataMissing, Diverged, RunContext, pick_epoch_metric
+
+MARKS = MarkWriter(None)  # the phase-marks channel to the run wrapper (set in main from the environment)
 
 
 def cuda_uuid() -> str | None:
@@ -43,6 +46,27 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def make_marker(writer: MarkWriter, metric_name: str, device: str):
+    """RunContext.marker for this process: waits for queued GPU work (so a mark's energy reading
+    covers the work done before it), then writes the mark; each epoch carries the subject's metric."""
+    if not writer.enabled:
+        return None
+    sync = None
+    if device == "cuda":
+        import torch
+
+        sync = torch.cuda.synchronize
+
+    def marker(name: str, metrics: dict | None = None, **fields) -> None:
+        if sync is not None:
+            sync()
+        if metrics is not None:
+            fields["metric_name"], fields["metric"] = pick_epoch_metric(metrics, metric_name)
+        writer.mark(name, **fields)
+
+    return marker
+
+
 def train(request: dict) -> dict:
     import torch
 
@@ -57,10 +81,14 @@ def train(request: dict) -> dict:
         data=request.get("data") or {},
         log=lambda line: print(line, flush=True),
         max_steps=request.get("max_steps"),
+        marker=make_marker(MARKS, subject.metric_name, device),
     )
     print(f"greenhp.train: {subject.name} on {device} seed={ctx.seed} hp={json.dumps(request['hp'])}", flush=True)
     result = {"status": "ok", "device": device, "torch_version": torch.__version__, "pid": os.getpid(),
-              "gpu_uuid": cuda_uuid() if device == "cuda" else None, "declared_metric_name": subject.metric_name}
+              "gpu_uuid": cuda_uuid() if device == "cuda" else None, "declared_metric_name": subject.metric_name,
+              "schedule_depends_on_epochs": getattr(subject, "schedule_depends_on_epochs", None)}
+    if ctx.marker is not None:
+        ctx.marker("run_start")
     try:
         out = subject.run(dict(request["hp"]), ctx)
     except Diverged as err:
@@ -69,6 +97,8 @@ def train(request: dict) -> dict:
                 "metric_direction": subject.metric_direction}
     if device == "cuda":
         torch.cuda.synchronize()
+    if ctx.marker is not None:
+        ctx.marker("run_end")
     result = {
         **result,
         "metric_name": out.metric_name,
@@ -132,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C ends the training by the signal itself (not a KeyboardInterrupt traceback and exit 1),
     # so the wrapper sees an interruption, not a failure of the configuration.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    global MARKS
+    MARKS = MarkWriter.from_env()
+    MARKS.mark("start")
     with open(args.request) as fh:
         request = json.load(fh)
     start = time.time()

@@ -16,3 +16,29 @@ rule aggregate:
         "../../envs/analysis.yaml"
     script:
         "../../scripts/aggregate.py"
+
+
+# Per-epoch energy (phase marks, greenhp.energy.phases): cumulative from each run's training start.
+EPOCHS_TABLE = "results/epochs.tsv"
+
+
+rule aggregate_epochs:
+    input:
+        SINGLE_RECORDS,
+        PAIR_RECORDS,
+    output:
+        report(
+            EPOCHS_TABLE,
+            caption="../report/epochs.rst",
+            category="2. Runs",
+        ),
+    log:
+        "logs/aggregate_epochs.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/aggregate_epochs.py"
+
+
+localrules:
+    aggregate_epochs,

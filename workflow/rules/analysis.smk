@@ -7,6 +7,9 @@ ANALYSIS_DIR = globals().get("ANALYSIS_DIR", "results")
 # Where run records (and power timelines beside them) live; "" when there are none.
 RUNS_DIR = globals().get("RUNS_DIR", f"{ANALYSIS_DIR}/runs")
 LOG_DIR = globals().get("LOG_DIR", "logs")
+# The per-epoch table (rule aggregate_epochs in aggregate.smk); "" where there is none (re-analysis).
+EPOCHS_TABLE = globals().get("EPOCHS_TABLE", "")
+EPOCH_STATS = ["early_stop", "epoch_predictions"] if EPOCHS_TABLE else []
 
 # User-supplied text shown by the report's front page (workflow/report/workflow.rst), escaped for
 # reStructuredText: the report renders it with raw HTML enabled, so nothing may reach it unescaped.
@@ -26,10 +29,14 @@ STAT_TABLES = [
     "variability",
     "pareto",
 ]
-PLOT_NAMES = ["correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", "power_timeline"]
-ANALYSIS_TABLES = [f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in STAT_TABLES] + [
-    f"{ANALYSIS_DIR}/recommendations.tsv"
-]
+PLOT_NAMES = ["correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", "power_timeline"] + (
+    ["epoch_curves"] if EPOCHS_TABLE else []
+)
+ANALYSIS_TABLES = (
+    [f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in STAT_TABLES]
+    + [f"{ANALYSIS_DIR}/recommendations.tsv"]
+    + [f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in EPOCH_STATS]
+)
 PLOTS = [f"{ANALYSIS_DIR}/plots/{name}.png" for name in PLOT_NAMES] + [
     f"{ANALYSIS_DIR}/summary.rst",
     f"{ANALYSIS_DIR}/summary.html",
@@ -65,11 +72,41 @@ rule stats:
         "../../scripts/stats.py"
 
 
+if EPOCHS_TABLE:
+
+    rule epochs_stats:
+        input:
+            runs=f"{ANALYSIS_DIR}/runs.tsv",
+            epochs=EPOCHS_TABLE,
+        output:
+            **{
+                name: report(
+                    f"{ANALYSIS_DIR}/stats/{name}.tsv",
+                    caption=f"../report/{name}.rst",
+                    category="3. Statistics",
+                )
+                for name in EPOCH_STATS
+            },
+        log:
+            f"{LOG_DIR}/epochs_stats.log",
+        params:
+            tolerance=config["analysis"].get("early_stop_tolerance", 0.01),
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../../scripts/epochs_stats.py"
+
+    localrules:
+        epochs_stats,
+
+
 rule plots:
     input:
         runs=f"{ANALYSIS_DIR}/runs.tsv",
         **{name: f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in STAT_TABLES},
         recommendations=f"{ANALYSIS_DIR}/recommendations.tsv",
+        **({"epochs": EPOCHS_TABLE} if EPOCHS_TABLE else {}),
+        **{name: f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in EPOCH_STATS},
     output:
         **{
             name: report(
@@ -91,6 +128,8 @@ rule plots:
     params:
         alpha=config["analysis"]["alpha"],
         metric_directions=config["analysis"].get("metric_directions", {}),
+        window=config["analysis"].get("window", "whole"),
+        tolerance=config["analysis"].get("early_stop_tolerance", 0.01),
         # the records' folder (power timelines are looked up there at run time, on the same
         # file system as the training jobs); a function, as it is a folder, not a file prefix
         runs_dir=lambda wildcards: RUNS_DIR,

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .recommend import DEFAULT_CARBON_G_PER_KWH, DEFAULT_PRICE_PER_KWH, pareto_front, recommend
 from .stats import compare_mutants, correlations, sensitivity, win_tie_loss
-from .tables import REQUIRED_COLUMNS, load_runs, validate_runs
+from .tables import ENERGY_METRICS, METRICS, REQUIRED_COLUMNS, load_runs, validate_runs
 
 TABLE_NAMES = ("correlations", "comparisons", "win_tie_loss", "sensitivity", "sensitivity_tests",
                "variability", "recommendations", "pareto")
@@ -29,32 +29,53 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
             n_boot: int = 1000, seed: int = 0,
             carbon_g_per_kwh: float = DEFAULT_CARBON_G_PER_KWH,
             price_per_kwh: float = DEFAULT_PRICE_PER_KWH, test: str = "welch",
-            ci: float = 0.95, metric_directions: Mapping[str, str] | None = None
-            ) -> dict[str, pd.DataFrame]:
+            ci: float = 0.95, metric_directions: Mapping[str, str] | None = None,
+            window: str = "whole") -> dict[str, pd.DataFrame]:
     """Run every analysis on a runs table (a DataFrame or a path to ``runs.tsv``).
 
     ``test``: the two-sample test of the verdicts, "welch" (default), "student" (the reference
     study's) or "mwu". ``metric_directions``: {metric_name: "maximize"|"minimize"} for runs whose
-    table does not declare the direction. Returns ``{name: DataFrame}`` for every name in
-    TABLE_NAMES.
+    table does not declare the direction. ``window``: "whole" (the training process's whole energy)
+    or "training" (the training window, runs-table columns ``train_*``; see
+    greenhp.analysis.epochs). Returns ``{name: DataFrame}`` for every name in TABLE_NAMES.
     """
+    from .epochs import require_window, window_metric, window_metrics
+
     runs = (load_runs(runs, metric_directions) if isinstance(runs, (str, Path))
             else validate_runs(runs, metric_directions))
-    corr = correlations(runs, n_boot=n_boot, seed=seed, ci=ci)
+    require_window(runs, window)
+    metrics, energy = window_metrics(METRICS, window), window_metric("total_energy_j", window)
+    corr = correlations(runs, n_boot=n_boot, seed=seed, ci=ci, metrics=metrics)
     comp = compare_mutants(runs, alpha=alpha, delta_threshold=delta_threshold, n_boot=n_boot,
-                           seed=seed, ci=ci, test=test)
-    per_mutant, tests, cv = sensitivity(runs, comp)
+                           seed=seed, ci=ci, test=test, metrics=metrics)
+    per_mutant, tests, cv = sensitivity(runs, comp, energy_metric=energy,
+                                        cv_metrics=window_metrics(ENERGY_METRICS + ("duration_s",), window))
     return {
         "correlations": corr,
         "comparisons": comp,
-        "win_tie_loss": win_tie_loss(comp),
+        "win_tie_loss": win_tie_loss(comp, energy_metrics=window_metrics(ENERGY_METRICS, window)),
         "sensitivity": per_mutant,
         "sensitivity_tests": tests,
         "variability": cv,
         "recommendations": recommend(comp, runs, alpha=alpha, carbon_g_per_kwh=carbon_g_per_kwh,
-                                     price_per_kwh=price_per_kwh),
-        "pareto": pareto_front(runs),
+                                     price_per_kwh=price_per_kwh, energy_metric=energy),
+        "pareto": pareto_front(runs, energy_metric=energy),
     }
+
+
+#: Tables of the per-epoch analysis (greenhp.analysis.epochs), written to results/stats/<name>.tsv.
+EPOCH_TABLE_NAMES = ("early_stop", "epoch_predictions")
+
+
+def analyse_epochs(epochs: pd.DataFrame | str | Path, runs: pd.DataFrame | str | Path,
+                   tolerance: float = 0.01) -> dict[str, pd.DataFrame]:
+    """The early-stop what-if and the epochs-mutant predictions from ``results/epochs.tsv``."""
+    from .epochs import early_stop, epoch_predictions, load_epochs, prepare_epochs
+
+    epochs = load_epochs(epochs) if isinstance(epochs, (str, Path)) else prepare_epochs(epochs)
+    runs = load_runs(runs) if isinstance(runs, (str, Path)) else validate_runs(runs)
+    return {"early_stop": early_stop(epochs, runs, tolerance),
+            "epoch_predictions": epoch_predictions(epochs, runs)}
 
 
 def write_tables(tables: Mapping[str, pd.DataFrame], paths: Mapping[str, str | Path]) -> list[Path]:

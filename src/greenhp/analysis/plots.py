@@ -29,6 +29,8 @@ PLOT_NAMES = ("correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", 
 #: Hyperparameters whose mutants are drawn on a log scale (lr * 10^U, weight decay / (1 + 4U)):
 #: drawn on log x axes.
 LOG_HPS = frozenset({"lr", "weight_decay"})
+#: figures drawn from results/epochs.tsv (studies with phase marks; not in a re-analysis)
+EPOCH_PLOT_NAMES = ("epoch_curves",)
 HEATMAP_METRICS = ("total_energy_j", "gpu_energy_j", "cpu_energy_j", "dram_energy_j",
                    "total_net_energy_j", "duration_s", TASK_METRIC)
 
@@ -371,13 +373,18 @@ def timeline_figure(runs: pd.DataFrame, runs_dir, out) -> list[Path]:
 
 
 def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
-                stems: Mapping[str, str | Path], runs_dir=None) -> dict[str, list[Path]]:
+                stems: Mapping[str, str | Path], runs_dir=None, window: str = "whole",
+                epochs: pd.DataFrame | None = None) -> dict[str, list[Path]]:
     """Draw the figures named in ``stems`` (keys from PLOT_NAMES) to those path stems.
-    ``runs_dir``: the folder of the run records, where power timelines are looked for."""
+    ``runs_dir``: the folder of the run records, where power timelines are looked for; ``window``:
+    the energy window of the statistics (greenhp.analysis.epochs); ``epochs``: results/epochs.tsv."""
+    from .epochs import epoch_curves_figure, window_metric
+
     empty = pd.DataFrame()
     draw = {
         "correlation_heatmap": lambda o: correlation_heatmap(tables.get("correlations", empty), runs, o),
-        "hp_vs_energy": lambda o: hp_vs_energy(runs, o),
+        "hp_vs_energy": lambda o: hp_vs_energy(runs, o, energy_metric=window_metric("total_energy_j", window)),
+        "epoch_curves": lambda o: epoch_curves_figure(epochs if epochs is not None else empty, runs, o),
         "tradeoff": lambda o: tradeoff(runs, tables.get("pareto", empty), o),
         "sensitivity": lambda o: sensitivity(tables.get("sensitivity", empty), runs, o),
         "power_timeline": lambda o: timeline_figure(runs, runs_dir, o),
@@ -393,7 +400,10 @@ def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
 
 
 def make_all(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], outdir,
-             runs_dir=None) -> dict[str, list[Path]]:
-    """Write every figure of PLOT_NAMES as ``<outdir>/<name>.png`` and ``.svg``."""
+             runs_dir=None, window: str = "whole", epochs: pd.DataFrame | None = None) -> dict[str, list[Path]]:
+    """Write every figure of PLOT_NAMES (and EPOCH_PLOT_NAMES when ``epochs`` is given) as
+    ``<outdir>/<name>.png`` and ``.svg``."""
     outdir = Path(outdir)
-    return write_named(runs, tables, {n: outdir / n for n in PLOT_NAMES}, runs_dir=runs_dir)
+    names = PLOT_NAMES + (EPOCH_PLOT_NAMES if epochs is not None else ())
+    return write_named(runs, tables, {n: outdir / n for n in names}, runs_dir=runs_dir,
+                       window=window, epochs=epochs)

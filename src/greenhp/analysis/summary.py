@@ -220,9 +220,16 @@ def footprint_lines(folder) -> list[str]:
 
 
 def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, alpha: float = 0.05,
-                  energy_metric: str = "total_energy_j") -> Path:
+                  energy_metric: str = "total_energy_j", window: str | None = None,
+                  early_stop_lines: list[str] | None = None) -> Path:
     """Write the summary page to ``path`` and return it. Every string from the data (subjects,
-    mutant ids, partners, reasons, metric names, methods) is escaped with rst_escape."""
+    mutant ids, partners, reasons, metric names, methods) is escaped with rst_escape. ``window``
+    (greenhp.analysis.epochs): the energy window the statistics used, named on the page;
+    ``early_stop_lines``: the "Early stopping (what-if)" section (greenhp.analysis.epochs.summary_lines)."""
+    if window is not None:
+        from .epochs import describe_window, window_metric
+
+        energy_metric = window_metric("total_energy_j", window)
     empty = pd.DataFrame()
     corr = tables.get("correlations", empty)
     recs = tables.get("recommendations", empty)
@@ -237,6 +244,9 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
             "entered the statistics" + ("; not ok: " + ", ".join(f"{_e(s)} {n}" for s, n in status.items() if s != OK)
                                         if n_ok < len(runs) else "") + ". In pair mode every statistic "
             "is kept per partner.", ""]
+    if window is not None:
+        out += [f"Energy window of the statistics: **{window}** ({describe_window(window)}); "
+                f"the answers use ``{energy_metric}``.", ""]
     out += _heading("Short answers", "-")
     out += [SHORT_START, ""]
     for i, a in enumerate(short_answers(runs, tables, alpha, energy_metric), 1):
@@ -282,6 +292,10 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
     lines = disagreement_lines(comp, alpha)
     if lines:
         out += _heading("Verdicts the two tests disagree on", "~") + lines + [""]
+
+    if early_stop_lines is not None:
+        out += _heading("Early stopping (what-if)", "-")
+        out += list(early_stop_lines)
 
     # Q3
     out += _heading("3. " + QUESTIONS[2], "-")

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from greenhp.record import RUN_COLUMNS
+from greenhp.record import RUN_COLUMNS, WINDOW_COLUMNS
 
 #: ``hyperparameter`` (and ``operator``) value of an original (unmutated) configuration.
 ORIGINAL = "none"
@@ -474,6 +474,12 @@ def validate_runs(df: pd.DataFrame, metric_directions: Mapping[str, str] | None 
     for c in hp_columns(out):
         if pd.api.types.is_float_dtype(out[c]):
             _check_range(out, c, None, np.inf, "hyperparameter values must be finite numbers")
+    for c in WINDOW_COLUMNS:  # the training window's columns: optional (tables from before phase marks lack them)
+        if c in src:
+            out[c] = _to_numeric(src[c], c)
+            if c.endswith("_energy_j") and "_net_" not in c:
+                _check_range(out, c, 0.0, MAX_ENERGY_J,
+                             f"energies must be finite, non-negative joules below {MAX_ENERGY_J:g}")
     extra = [c for c in src.columns if c not in out.columns]
     for c in extra:
         out[c] = src[c]

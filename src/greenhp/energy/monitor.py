@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 import time
 from typing import Any, Callable
 
@@ -11,7 +12,9 @@ from .attribution import attribute
 from .baseline import gpu_baseline
 from .config import EnergyConfig
 from .environment import snapshot
+from .meters import Meters, NvmlCounterMeter, NvmlPowerIntegralMeter, open_meters, proc_cpu_seconds
 from .nvml import NvmlDevice
+from .phases import build as build_phases
 from .pyrapl_backend import PyRaplBackend
 from .rapl import RaplReader, default_opener
 from .sampler import GpuSampler
@@ -99,6 +102,11 @@ class EnergyMonitor:
         self._prepared = False
         self._begun = False
         self.flags: list[str] = []
+        self.marks: list[dict[str, Any]] = []
+        self._mark_lock = threading.Lock()
+        self._expect_marks = False
+        self._final_cpu: dict[str, float] = {}
+        self._last_cpu: dict[str, float] = {}
         self.idle: dict[str, Any] = {"gpu_w": None, "cpu_w": None, "dram_w": None, "seconds": 0.0,
                                      "settle_s": None, "baseline_age_s": None}
 
@@ -108,50 +116,74 @@ class EnergyMonitor:
             return
         self._opened = True
         cfg = self.cfg
-        self.gpu: NvmlDevice | None = None
-        self.gpu_reason: str | None = None
-        if cfg.gpu_meter == "none":
-            self.gpu_reason = "gpu_meter: none (not measured)"
-        else:
-            self.gpu, self.gpu_reason = NvmlDevice.open(self._nvml, self.gpu_index)
-        self.rapl: RaplReader | None = None
-        self.pyrapl: PyRaplBackend | None = None
-        self.cpu_mode = "none"
-        self.cpu_reason: str | None = None
-        self.cpu_hint: str | None = None
-        self.dram_reason: str | None = None
-        self._rapl_env_zones: list = []
-        self._rapl_env_reason: str | None = None
-        if cfg.cpu_meter in ("auto", "rapl"):
-            r = RaplReader(self.powercap_root, opener=self._rapl_opener)
-            ok = r.discover()
-            if ok and not any(z.kind == "package" for z in r.zones):
-                ok, r.reason = False, f"RAPL has no package zone under {self.powercap_root} (only {', '.join(z.name for z in r.zones)})"
-            self._rapl_env_zones, self._rapl_env_reason = r.zone_list(), r.reason
-            if ok:
-                self.rapl, self.cpu_mode = r, "rapl"
-                if not any(z.kind == "dram" for z in r.zones):
-                    self.dram_reason = f"RAPL has no dram zone under {self.powercap_root}"
-            elif cfg.cpu_meter == "rapl":
-                self.cpu_reason, self.cpu_hint = r.reason, r.hint
-                self.dram_reason = r.reason
-            else:
-                self.cpu_mode = "estimate"
-                self.cpu_hint = (f"{r.reason}" + (f" (hint: {r.hint})" if r.hint else "")
-                                 + f"; CPU energy estimated as CPU seconds x {cfg.cpu_watts_per_core:g} W/core")
-                self.dram_reason = r.reason
-        elif cfg.cpu_meter == "pyrapl":
-            b = PyRaplBackend(self._pyrapl_mod)
-            if b.open():
-                self.pyrapl, self.cpu_mode = b, "pyrapl"
-            else:
-                self.cpu_reason, self.cpu_hint, self.dram_reason = b.reason, b.hint, b.reason
-        elif cfg.cpu_meter == "estimate":
-            self.cpu_mode = "estimate"
-            self.cpu_hint = f"cpu_meter: estimate; CPU seconds x {cfg.cpu_watts_per_core:g} W/core"
-            self.dram_reason = "cpu_meter: estimate (DRAM is not estimated)"
-        else:
-            self.cpu_reason = self.dram_reason = "cpu_meter: none (not measured)"
+        m = open_meters(cfg, nvml=self._nvml, gpu_index=self.gpu_index, powercap_root=self.powercap_root,
+                        rapl_opener=self._rapl_opener, pyrapl=self._pyrapl_mod,
+                        sampler=lambda: getattr(self, "sampler", None), clock=self.clock,
+                        cpu_seconds=self._tracked_cpu_seconds)
+        self.meters: Meters = m
+        self.gpu: NvmlDevice | None = m.device
+        self.gpu_reason: str | None = m.gpu_reason
+        self.rapl: RaplReader | None = m.rapl
+        self.pyrapl: PyRaplBackend | None = m.pyrapl
+        self.cpu_mode = m.cpu_mode
+        self.cpu_reason: str | None = m.cpu_reason
+        self.cpu_hint: str | None = m.cpu_hint
+        self.dram_reason: str | None = m.dram_reason
+        self._rapl_env_zones: list = m.rapl_env_zones
+        self._rapl_env_reason: str | None = m.rapl_env_reason
+
+    # -- phase marks --------------------------------------------------------------------------
+    def expect_marks(self) -> None:
+        """The caller's processes send phase marks: ``end()`` then reports phases for every tracked
+        label (a process that sent none gets one "whole" phase and a reason)."""
+        self._expect_marks = True
+
+    def child_done(self, label: str, cpu_seconds: float) -> None:
+        """A tracked process ended (reaped) with this CPU time: later marks of the others use it."""
+        self._final_cpu[label] = float(cpu_seconds)
+
+    def _tracked_cpu_seconds(self) -> tuple[float | None, str | None]:
+        """CPU seconds of every tracked process now (/proc, or the final value once reaped)."""
+        if not self.tracked:
+            return None, "no tracked process"
+        total = 0.0
+        for pid, label in self.tracked.items():
+            if label in self._final_cpu:
+                total += self._final_cpu[label]
+                continue
+            v = proc_cpu_seconds(pid)
+            if v is None:
+                v = self._last_cpu.get(label)
+                if v is None:
+                    return None, f"CPU time of {label} (pid {pid}) unreadable in /proc"
+            self._last_cpu[label] = v
+            total += v
+        return total, None
+
+    def mark(self, label: str, name: str, **info: Any) -> dict[str, Any] | None:
+        """Read every meter now, for the mark ``name`` sent by the tracked process ``label``
+        (``info``: epoch, epochs, metric_name, metric, loss, t_child). Returns the stored mark, or
+        None outside the window."""
+        with self._mark_lock:
+            if not self._begun:
+                return None
+            t = self.clock()
+            readings = {d: meter.read().to_dict() for d, meter in self.meters.by_domain().items()}
+            row = {"label": label, "name": str(name), "t": t, "readings": readings,
+                   **{k: v for k, v in info.items() if v is not None}}
+            self.marks.append(row)
+            return row
+
+    def _phases(self, domains: dict, have: list[str], t_end: float, estimated: bool) -> dict[str, Any]:
+        if isinstance(self.meters.gpu, NvmlPowerIntegralMeter) and self.sampler is not None:
+            for m in self.marks:   # the integral up to each mark, from all samples (edges interpolated)
+                m["readings"]["gpu"] = self.meters.gpu.read(at=m["t"]).to_dict()
+        out = {}
+        for label in self._labels:
+            mine = [m for m in self.marks if m["label"] == label]
+            out[label] = build_phases(mine, domains, have, self.t_start, t_end, idle=self.idle,
+                                      estimated=estimated)
+        return out
 
     # -- idle / settle ------------------------------------------------------------------------
     def prepare(self) -> dict[str, Any]:
@@ -203,12 +235,17 @@ class EnergyMonitor:
         self._cpu0 = _children_cpu_s()
         self.t_start = self.clock()
         self._e0 = self.gpu.energy_mj() if self.gpu is not None and self.gpu.has_counter else None
+        if isinstance(self.meters.gpu, NvmlCounterMeter):
+            self.meters.gpu.zero_mj = self._e0
         if self.sampler is not None:
             self.sampler.start()
         if self.rapl is not None:
             self.rapl.start()
         if self.pyrapl is not None:
             self.pyrapl.start()
+        for meter in self.meters.by_domain().values():
+            meter.start()
+        self.marks = []
         self._begun = True
 
     def track(self, pid: int, label: str) -> None:
@@ -249,7 +286,8 @@ class EnergyMonitor:
         mismatch the GPU energy is recorded as unavailable, with the other GPU's reading kept apart."""
         if not self._begun:
             raise RuntimeError("EnergyMonitor.end() called before begin()")
-        self._begun = False
+        with self._mark_lock:
+            self._begun = False
         self._sync("end")
         e1 = self.gpu.energy_mj() if self._e0 is not None else None
         t_end = self.clock()
@@ -306,6 +344,8 @@ class EnergyMonitor:
             "idle": dict(self.idle), "net": net, "attribution": attribution,
             "environment": env, "config": self.cfg.to_dict(),
         }
+        if self._expect_marks or self.marks:
+            result["phases"] = self._phases(domains, have, t_end, total["estimated"])
         if self.flags:
             result["flags"] = list(self.flags)
         return result

@@ -86,12 +86,35 @@ class RunContext:
     data: dict[str, Any] = field(default_factory=dict)  # source: standin|real, root, download, scale
     log: Callable[[str], None] = print
     max_steps: int | None = None  # stop each epoch after this many steps (smoke runs)
+    # phase marks (set by greenhp.train): marker(name, **fields) tells the run wrapper to read every
+    # energy meter now; subjects need not know about it (epoch_done marks each epoch)
+    marker: Callable[..., None] | None = None
 
     def epoch_done(self, epoch: int, epochs: int, loss: float, **metrics: float) -> None:
-        """Log one epoch's progress; stop the run as diverged on a NaN/inf loss."""
+        """Log one epoch's progress (and mark its end for per-epoch energy); stop the run as
+        diverged on a NaN/inf loss."""
         shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
         self.log(f"epoch {epoch}/{epochs} loss={loss:.4f} {shown}".rstrip())
+        if self.marker is not None:
+            self.marker("epoch", epoch=int(epoch), epochs=int(epochs), loss=float(loss), metrics=metrics)
         check_loss(loss, f"epoch {epoch}")
+
+    def data_ready(self) -> None:
+        """Optional: a subject may call this once its data are loaded, so that data loading counts
+        as setup, not training, in the phase energies. Without it training starts at ``subject.run``."""
+        if self.marker is not None:
+            self.marker("data_ready")
+
+
+def pick_epoch_metric(metrics: dict[str, float], metric_name: str) -> tuple[str | None, float | None]:
+    """The per-epoch value to pair with the subject's task metric ``metric_name``: the metric of that
+    name, else ``test_<name>``, else the first one reported; (None, None) when there is none."""
+    for key in (metric_name, f"test_{metric_name}"):
+        if key in metrics:
+            return key, float(metrics[key])
+    for key, value in metrics.items():
+        return key, float(value)
+    return None, None
 
 
 def check_loss(loss: float, where: str) -> None:
@@ -137,6 +160,10 @@ class Subject:
     defaults: dict[str, int | float]
     run: Callable[[dict[str, int | float], RunContext], TrainResult]
     metric_direction: str | None = None
+    # Does the learning-rate schedule depend on the total number of epochs (a milestone at 50 % of
+    # them, layer-by-layer training)? False: the first k epochs of a longer run are a k-epoch run, so
+    # epochs mutants can be predicted from longer runs' prefixes. None: not declared (no prediction).
+    schedule_depends_on_epochs: bool | None = None
 
     def __post_init__(self):
         direction = self.metric_direction

@@ -58,6 +58,7 @@ def _train(kind: str, hp: dict, ctx: RunContext) -> TrainResult:
 
     seed_everything(ctx.seed)
     x_train, y_train, x_test, y_test = load_digits()
+    ctx.data_ready()
     device = torch.device(ctx.device)
     model = _model(kind).to(device)
     loader = DataLoader(
@@ -107,6 +108,7 @@ DIGITS_CNN = Subject(
     metric_direction="maximize",
     defaults={"epochs": 8, "lr": 0.05, "weight_decay": 1e-4, "gamma": 0.8, "batch_size": 64},
     run=lambda hp, ctx: _train("cnn", hp, ctx),
+    schedule_depends_on_epochs=False,
 )
 
 DIGITS_MLP = Subject(
@@ -116,4 +118,5 @@ DIGITS_MLP = Subject(
     metric_direction="maximize",
     defaults={"epochs": 8, "lr": 0.003, "weight_decay": 1e-4, "gamma": 0.8, "batch_size": 64},
     run=lambda hp, ctx: _train("mlp", hp, ctx),
+    schedule_depends_on_epochs=False,
 )

@@ -136,4 +136,5 @@ MNIST_FF = Subject(
     metric_direction="maximize",
     defaults={"epochs": 1000, "lr": 0.03, "threshold": 2.0},
     run=run,
+    schedule_depends_on_epochs=True,
 )

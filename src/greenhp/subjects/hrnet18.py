@@ -281,4 +281,5 @@ HRNET18_REID = Subject(
     metric_direction="maximize",
     defaults={"epochs": 60, "lr": 0.05, "weight_decay": 5e-4, "batch_size": 32},
     run=run,
+    schedule_depends_on_epochs=True,
 )

@@ -112,4 +112,5 @@ MNIST_CNN = Subject(
     metric_direction="maximize",
     defaults={"epochs": 14, "lr": 1.0, "gamma": 0.7, "batch_size": 64},
     run=run,
+    schedule_depends_on_epochs=False,
 )

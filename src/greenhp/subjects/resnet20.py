@@ -137,4 +137,5 @@ RESNET20 = Subject(
     metric_direction="maximize",
     defaults={"epochs": 200, "lr": 0.2, "weight_decay": 1e-4, "batch_size": 128},
     run=run,
+    schedule_depends_on_epochs=True,
 )
