@@ -18,10 +18,10 @@ def schema_defaults(schema: dict, prefix: str = "") -> dict[str, object]:
     """Dotted key -> default, for every property with a default (sections recursively)."""
     out = {}
     for key, prop in (schema.get("properties") or {}).items():
-        if "default" in prop and prop.get("type") != "object":
-            out[prefix + key] = prop["default"]
-        if prop.get("type") == "object":
+        if prop.get("type") == "object" and "properties" in prop:  # a section: its keys' defaults
             out.update(schema_defaults(prop, f"{prefix}{key}."))
+        elif "default" in prop:  # a value (a free-form mapping such as metric_directions too)
+            out[prefix + key] = prop["default"]
     return out
 
 

@@ -65,7 +65,7 @@ def test_an_odd_result_is_a_failed_schema_valid_record(tmp_path, monkeypatch, mo
 
 def test_the_ok_control_run_is_ok(tmp_path, monkeypatch):
     rec = load(run_in_process(tmp_path, monkeypatch, "ok"))
-    assert rec["status"] == "ok" and rec["metric"] == {"name": "accuracy", "value": 0.5}
+    assert rec["status"] == "ok" and rec["metric"] == {"name": "accuracy", "value": 0.5, "direction": "maximize"}
     assert "leftover_processes" not in rec
     assert not lock_path_for(tmp_path / "results/runs/single/hostile__original/rep1.json").exists()
 

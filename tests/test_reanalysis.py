@@ -10,7 +10,7 @@ import pytest
 from testutil import ROOT, snakemake_cmd, subprocess_env
 
 from greenhp.analysis.tables import REQUIRED_COLUMNS, import_runs
-from greenhp.record import RUN_COLUMNS
+from greenhp.record import RUN_COLUMNS, WINDOW_COLUMNS
 
 _spec = importlib.util.spec_from_file_location("analysis_synthetic", ROOT / "tests" / "analysis" / "conftest.py")
 _synthetic = importlib.util.module_from_spec(_spec)
@@ -87,7 +87,7 @@ def test_import_runs_function(tmp_path):
     csv = tmp_path / "published.csv"
     pd.read_csv(table, sep="\t").to_csv(csv, index=False)
     checked = import_runs(csv, tmp_path / "out" / "runs.tsv")
-    assert set(RUN_COLUMNS[:-8]) <= set(checked.columns)
+    assert {c for c in RUN_COLUMNS if not c.startswith("hp_") and c not in WINDOW_COLUMNS} <= set(checked.columns)
     written = pd.read_csv(tmp_path / "out" / "runs.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert (written["reason"] == "").all()  # optional column added, empty
     assert "hp_epochs" in written and "hp_dropout" not in written

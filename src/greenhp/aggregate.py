@@ -80,6 +80,11 @@ def invalid_row(path: str | Path, reason: str) -> dict:
         row["run_id"] = str(p)
     if rep.isdigit():
         row["repetition"] = int(rep)
+    if row.get("mutant_id"):  # <subject>__<hyperparameter>__<value> or <subject>__original (greenhp.mutation)
+        parts = row["mutant_id"].split("__")
+        row["subject"] = parts[0]
+        if len(parts) > 1:
+            row["hyperparameter"] = "none" if parts[1] == "original" else parts[1]
     return row
 
 
