@@ -1,6 +1,7 @@
 # Study plan, input functions and wildcard constraints. Everything here runs at parse time, so it
 # stays cheap: the mutant table is drawn (or read) once, with no torch import and no file scans.
 
+import os
 import sys
 
 from greenhp.study import ID_PATTERN, StudyError, detect_gpus, load_study, run_spec
@@ -48,3 +49,8 @@ def run_params(mode):
         return run_spec(config, STUDY, mode, wildcards.mutant_id, partner, int(wildcards.rep))
 
     return params
+
+
+def estimate_if_present(wildcards):
+    """Input of the footprint table: results/estimate.tsv when `greenhp plan --estimate` wrote one."""
+    return ["results/estimate.tsv"] if os.path.exists("results/estimate.tsv") else []

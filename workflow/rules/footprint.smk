@@ -1,13 +1,6 @@
 # The study's own footprint (greenhp.estimate.footprint): energy and time of every run (ok or not),
 # idle baselines, settle waits, the other jobs' times, against results/estimate.tsv when
 # `greenhp plan --estimate` wrote one. It runs last: it needs every other output's job time.
-import os
-
-
-def estimate_if_present(wildcards):
-    return ["results/estimate.tsv"] if os.path.exists("results/estimate.tsv") else []
-
-
 rule footprint:
     input:
         records=SINGLE_RECORDS + PAIR_RECORDS,
