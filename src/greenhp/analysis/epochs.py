@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .tables import OK, ORIGINAL, empty_table, estimate_note, metric_sign, partner_key
+from .tables import OK, ORIGINAL, better_word, empty_table, estimate_note, metric_sign, partner_key
 
 log = logging.getLogger(__name__)
 
@@ -253,11 +253,14 @@ def epoch_curves_figure(epochs: pd.DataFrame, runs: pd.DataFrame, out) -> list[P
         note = estimate_note(rows[rows["status"] == OK]) if not rows.empty else ""
         ax.set_xlabel(f"cumulative training energy (J) {note}".strip(), fontsize=8)
         name = g["metric_name"].dropna()
-        ax.set_ylabel(name.iloc[0] if not name.empty else "metric", fontsize=8)
+        ok = rows[rows["status"] == OK] if not rows.empty else rows
+        dirs = ok["metric_direction"].dropna() if "metric_direction" in ok else pd.Series(dtype=object)
+        better = better_word(dirs.iloc[0]) if not dirs.empty else ""
+        ax.set_ylabel((name.iloc[0] if not name.empty else "metric") + (f" ({better})" if better else ""),
+                      fontsize=8)
         ax.set_title(f"{subject} ({mode}{', with ' + partner if partner else ''})", fontsize=9)
         ax.legend(fontsize=6)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return plots._save(fig, out)
 
 

@@ -35,6 +35,18 @@ HEATMAP_METRICS = ("total_energy_j", "gpu_energy_j", "cpu_energy_j", "dram_energ
                    "total_net_energy_j", "duration_s", TASK_METRIC)
 
 
+
+def _panel_grid(n: int, width: float, height: float):
+    """A constrained-layout figure of ``n`` panels, at most 3 a row, each ``width`` x ``height``
+    inches; unused axes are switched off. Returns (figure, 2-D array of axes)."""
+    cols = min(n, 3)
+    rows_n = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(width * cols, height * rows_n), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    return fig, axes
+
 def _stem(out) -> Path:
     p = Path(out)
     if p.suffix.lower() in (".png", ".svg"):
@@ -63,11 +75,8 @@ def _no_data(out, title: str, reason: str = "") -> list[Path]:
 
 
 def _grid(n: int, w: float = 4.2, h: float = 3.4):
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_axis_off()
+    """_panel_grid's used axes as a flat list."""
+    fig, axes = _panel_grid(n, w, h)
     return fig, list(axes.flat[:n])
 
 
@@ -105,12 +114,7 @@ def correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame, out) -> 
         return _no_data(out, title)
     c = c.assign(_p=partner_key(c["partner"]) if "partner" in c else "")
     panels = list(c.groupby(["subject", "mode", "_p"], sort=True))
-    cols = min(len(panels), 3)
-    rows_n = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(6.4 * cols, 4.6 * rows_n), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[len(panels):]:
-        ax.set_axis_off()
+    fig, axes = _panel_grid(len(panels), 6.4, 4.6)
     cmap = plt.get_cmap("RdBu_r")
     norm = matplotlib.colors.Normalize(vmin=-1, vmax=1)
     im = None
@@ -184,12 +188,7 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str = "total_energy_j")
                 panels.append((subject, h, g[g["hyperparameter"].isin([ORIGINAL, h])]))
     if not panels:
         return _no_data(out, title, "no mutants")
-    cols = min(len(panels), 3)
-    rows_n = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4.6 * cols, 3.8 * rows_n), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[len(panels):]:
-        ax.set_axis_off()
+    fig, axes = _panel_grid(len(panels), 4.6, 3.8)
     for ax, (subject, h, g) in zip(axes.flat, panels):
         drawn = False
         all_x = []
@@ -235,12 +234,7 @@ def tradeoff(runs: pd.DataFrame, pareto: pd.DataFrame, out) -> list[Path]:
         return _no_data(out, title)
     p = p.assign(_p=partner_key(p["partner"]) if "partner" in p else "")
     panels = list(p.groupby(["subject", "mode", "_p"], sort=True))
-    cols = min(len(panels), 3)
-    rows_n = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4.8 * cols, 3.9 * rows_n), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[len(panels):]:
-        ax.set_axis_off()
+    fig, axes = _panel_grid(len(panels), 4.8, 3.9)
     for ax, ((subject, mode, partner), g) in zip(axes.flat, panels):
         opt = g["pareto_optimal"].astype(str).str.lower() == "true"
         ax.scatter(g.loc[~opt, "mean_energy_j"], g.loc[~opt, "mean_metric"], c="tab:grey", s=18,
