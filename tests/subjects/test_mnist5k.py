@@ -134,16 +134,28 @@ def test_mnist_cnn_learns_real_digits():
     assert out["metric_value"] >= 0.6, out
 
 
+FF_HP = {"epochs": 200, "lr": 0.03, "threshold": 2.0, "batch_size": 256}
+FF_MIN = 0.3
+
+
+@pytest.mark.slow
 def test_mnist_ff_learns_real_digits():
-    # FF_NOTE
+    # Forward-Forward learns slowly (the reference trains 1000 full-batch epochs on 50,000 digits):
+    # 200 epochs on a full batch of 256 digits measured 0.49 (seed 1; 0.52 with 500 digits)
     out = child.train(request("mnist_ff", FF_HP, max_steps=None))
     assert out["status"] == "ok", out
     assert out["extra"]["train_size"] == FF_HP["batch_size"] and out["extra"]["test_size"] == 1000
     assert out["metric_value"] >= FF_MIN, out
 
 
+SIAMESE_HP = {"epochs": 2, "lr": 1.0, "gamma": 0.7, "batch_size": 64}
+SIAMESE_STEPS = 10
+SIAMESE_MIN = 0.6
+
+
+@pytest.mark.slow
 def test_siamese_learns_real_digit_pairs():
-    # SIAMESE_NOTE
+    # 2 epochs of 10 steps (1,280 pairs): measured 0.71 (seed 1); after 1 epoch it is still at chance
     out = child.train(request("siamese", SIAMESE_HP, max_steps=SIAMESE_STEPS))
     assert out["status"] == "ok", out
     assert out["metric_value"] >= SIAMESE_MIN, out
