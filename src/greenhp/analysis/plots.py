@@ -105,6 +105,8 @@ def correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame, out) -> 
         rows = runs[(runs["subject"] == subject) & (runs["mode"] == mode)] if not runs.empty else runs
         note = estimate_note(ok_runs(rows)) if not rows.empty else ""
         ax.set_title(f"{subject} ({mode})" + (f"\n{note}" if note else ""), fontsize=9)
+    if len(panels) > 3:  # room between rows for the tick labels above and the two-line titles below
+        fig.subplots_adjust(hspace=0.6)
     if im is not None:
         fig.colorbar(im, ax=axes, shrink=0.8, label="Spearman rho")
     fig.suptitle(title + "  [* q<0.05, ** q<0.01, *** q<0.001]", fontsize=10, y=1.04)
