@@ -159,3 +159,23 @@ def test_siamese_learns_real_digit_pairs():
     out = child.train(request("siamese", SIAMESE_HP, max_steps=SIAMESE_STEPS))
     assert out["status"] == "ok", out
     assert out["metric_value"] >= SIAMESE_MIN, out
+
+
+# ------------------------------------------------------------------------------- studies/paper-mini.yaml
+def test_paper_mini_is_a_whole_study_on_mnist5k(capsys):
+    """The file alone is the study (no key left to config.yaml): the three MNIST subjects on mnist5k."""
+    import yaml
+
+    from greenhp.cli import main
+    from greenhp.study import validate_config
+
+    path = ROOT / "studies" / "paper-mini.yaml"
+    config = yaml.safe_load(path.read_text())
+    assert set(config) >= {"seed", "repetitions", "mutants_per_hyperparameter", "subjects", "pairs", "train",
+                           "data", "energy", "carbon", "analysis"}
+    validate_config(config)
+    assert set(config["subjects"]) == {"mnist_cnn", "mnist_ff", "siamese"}
+    assert config["data"]["source"] == "mnist5k"
+    assert main(["plan", "--configfile", str(path)]) == 0
+    rows = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
+    assert rows == {"configurations": "12", "single_jobs": "24", "pair_jobs": "8"}
