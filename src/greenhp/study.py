@@ -244,6 +244,11 @@ def check_config(config: dict) -> None:
                     f"subjects.{name}.hyperparameters: {hp!r} is not a hyperparameter of {name}; "
                     f"allowed: {', '.join(defaults)}"
                 )
+    from greenhp.subjects.datasets import source_problem
+
+    problem = source_problem(config.get("data") or {}, [n for n, sc in subjects.items() if not (sc or {}).get("module")])
+    if problem:
+        raise StudyError(problem)
     for subject, partners in (config.get("pairs") or {}).items():
         if subject not in subjects:
             raise StudyError(f"pairs: {subject!r} is not a subject of this study; subjects: {', '.join(subjects)}")

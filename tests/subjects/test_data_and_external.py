@@ -25,7 +25,7 @@ def request(subject, hp, data=None, max_steps=2):
 # ------------------------------------------------------------------------------------------ divergence
 @pytest.mark.parametrize("name, hp", [
     ("mnist_cnn", {"epochs": 2, "lr": 1e30, "gamma": 0.7, "batch_size": 16}),
-    ("mnist_ff", {"epochs": 3, "lr": 1e30, "threshold": 2.0}),
+    ("mnist_ff", {"epochs": 3, "lr": 1e30, "threshold": 2.0, "batch_size": 50000}),
     ("siamese", {"epochs": 2, "lr": 1e30, "gamma": 0.7, "batch_size": 8}),
 ])
 def test_huge_lr_ends_as_diverged(name, hp):

@@ -15,7 +15,7 @@ STANDIN_SMOKE = {"root": "unused", "download": False, "source": "standin", "scal
 # explicitly and must come back as used. The 2-core CPU is slow: heavy models take one step per epoch.
 CASES = {
     "mnist_cnn": {"epochs": 2, "lr": 0.5, "gamma": 0.6, "batch_size": 16},
-    "mnist_ff": {"epochs": 3, "lr": 0.02, "threshold": 3.0},
+    "mnist_ff": {"epochs": 3, "lr": 0.02, "threshold": 3.0, "batch_size": 200},
     "siamese": {"epochs": 2, "lr": 0.8, "gamma": 0.5, "batch_size": 8},
     "resnet20": {"epochs": 2, "lr": 0.1, "weight_decay": 2e-4, "batch_size": 16},
     "hrnet18_reid": {"epochs": 1, "lr": 0.03, "weight_decay": 1e-4, "batch_size": 4},

@@ -175,8 +175,10 @@ def _log_axis(ax, h: str, xs) -> None:
 
 def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str = "total_energy_j") -> list[Path]:
     """Mean +- 95% t-interval of energy per hyperparameter value (original included), one panel
-    per subject x hyperparameter, one line per mode and partner."""
-    title = f"{energy_metric} per hyperparameter value (mean ± 95% CI)"
+    per subject x hyperparameter, one line per mode and partner, and every run as a dot (with 2 or 3
+    repetitions the t-interval is very wide: the dots show what was measured). Energies never go
+    below 0, so the axis starts at 0 at the lowest and an interval reaching below it is cut there."""
+    title = f"{energy_metric} per hyperparameter value (mean ± 95% CI; dots: runs)"
     ok = ok_runs(runs) if not runs.empty else runs
     if ok.empty or energy_metric not in ok or ok[energy_metric].notna().sum() == 0:
         return _no_data(out, title)
@@ -204,8 +206,9 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str = "total_energy_j")
                 xs, ms, hs = map(np.array, zip(*pts))
                 all_x.extend(xs)
                 label = mode if mode != "pair" else f"pair beside {partner or '?'}"
-                ax.errorbar(xs, ms, yerr=np.where(np.isfinite(hs), hs, 0), marker="o", capsize=3,
-                            label=label)
+                line = ax.errorbar(xs, ms, yerr=np.where(np.isfinite(hs), hs, 0), marker="o", capsize=3,
+                                   label=label)
+                ax.scatter(x, y, s=10, alpha=0.6, color=line[0].get_color(), zorder=3)
                 drawn = True
                 orig = gm.loc[gm["hyperparameter"] == ORIGINAL, HP_PREFIX + h]
                 if orig.notna().any():
@@ -215,6 +218,8 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str = "total_energy_j")
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
         else:
             ax.legend(fontsize=6)
+            if ax.get_ylim()[0] < 0 and (g[energy_metric].dropna() >= 0).all():
+                ax.set_ylim(bottom=0)
         ax.set_xlabel(f"{h} (dotted: original)" + (", log scale" if ax.get_xscale() == "log" else ""),
                       fontsize=8)
         ax.set_ylabel(_energy_label(g, energy_metric) + " (lower is better)", fontsize=7)
