@@ -176,6 +176,6 @@ def test_paper_mini_is_a_whole_study_on_mnist5k(capsys):
     validate_config(config)
     assert set(config["subjects"]) == {"mnist_cnn", "mnist_ff", "siamese"}
     assert config["data"]["source"] == "mnist5k"
-    assert main(["plan", "--configfile", str(path)]) == 0
+    assert main(["plan", "--configfile", str(path), "--no-table"]) == 0
     rows = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
     assert rows == {"configurations": "12", "single_jobs": "24", "pair_jobs": "8"}
