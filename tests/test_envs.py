@@ -71,4 +71,4 @@ def test_post_deploy_installs_greenhp_from_the_checkout(path):
     text = script.read_text()
     assert "GREENHP_SOURCE" in text and "--no-deps" in text
     assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
-    assert 'os.environ["GREENHP_SOURCE"] = workflow.basedir' in (ROOT / "Snakefile").read_text()
+    assert "os.environ.update(GREENHP_SOURCE=workflow.basedir)" in (ROOT / "Snakefile").read_text()
