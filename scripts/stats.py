@@ -11,6 +11,5 @@ tables = analyse(snakemake.input.runs, alpha=p.alpha,  # noqa: F821
                  carbon_g_per_kwh=p.carbon_g_per_kwh, price_per_kwh=p.price_per_kwh,
                  test=getattr(p, "test", "welch"),
                  metric_directions=getattr(p, "metric_directions", None) or None,
-                 window=getattr(p, "window", "whole"),
-                 workers=snakemake.threads)  # noqa: F821
+                 window=getattr(p, "window", "whole"))
 write_tables(tables, {n: snakemake.output[n] for n in TABLE_NAMES if n in snakemake.output.keys()})  # noqa: F821

@@ -123,7 +123,7 @@ def test_thin_scripts_run(tmp_path, runs_factory):
                  price_per_kwh=0.3)
     stats_out = _NL({n: str(tmp_path / "stats" / f"{n}.tsv") for n in TABLE_NAMES})
     sm = type("SM", (), dict(input=_NL(runs=str(runs_path)), output=stats_out, params=params,
-                             log=_NL(l=str(tmp_path / "stats.log")), threads=2))
+                             log=_NL(l=str(tmp_path / "stats.log"))))
     runpy.run_path(str(ROOT / "scripts" / "stats.py"), init_globals={"snakemake": sm})
     assert all(Path(p).is_file() for p in stats_out.values())
     plot_out = _NL({n: str(tmp_path / "plots" / f"{n}.png") for n in plots.PLOT_NAMES},

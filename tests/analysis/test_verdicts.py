@@ -274,13 +274,3 @@ def test_summary_escapes_data_strings(tmp_path):
     text = write_summary(runs, analyse(runs, n_boot=30), tmp_path / "s.rst").read_text()
     html = publish_parts(text, writer="html")["html_body"]  # raw enabled, as in the report
     assert "<img" not in html and "href=\"javascript" not in html
-
-
-def test_correlation_intervals_do_not_depend_on_the_number_of_workers():
-    """The bootstrap jobs run in worker processes (rule stats: threads: 2); each carries its own
-    random stream, so one worker and two give the same table, interval for interval."""
-    runs = validate_runs(make_runs())
-    one = S.correlations(runs, n_boot=200, seed=3, workers=1)
-    two = S.correlations(runs, n_boot=200, seed=3, workers=2)
-    assert one["ci_low"].notna().sum() > 4
-    pd.testing.assert_frame_equal(one, two)

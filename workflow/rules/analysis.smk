@@ -66,7 +66,6 @@ rule stats:
         **config["analysis"],
         carbon_g_per_kwh=config["carbon"]["intensity_g_per_kwh"],
         price_per_kwh=config["carbon"]["price_per_kwh"],
-    threads: 2  # the correlations' bootstrap in two processes (capped by --cores; same results with one)
     conda:
         "../../envs/analysis.yaml"
     script:

@@ -30,15 +30,14 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
             carbon_g_per_kwh: float = DEFAULT_CARBON_G_PER_KWH,
             price_per_kwh: float = DEFAULT_PRICE_PER_KWH, test: str = "welch",
             ci: float = 0.95, metric_directions: Mapping[str, str] | None = None,
-            window: str = "whole", workers: int = 1) -> dict[str, pd.DataFrame]:
+            window: str = "whole") -> dict[str, pd.DataFrame]:
     """Run every analysis on a runs table (a DataFrame or a path to ``runs.tsv``).
 
     ``test``: the two-sample test of the verdicts, "welch" (default), "student" (the reference
     study's) or "mwu". ``metric_directions``: {metric_name: "maximize"|"minimize"} for runs whose
     table does not declare the direction. ``window``: "whole" (the training process's whole energy)
     or "training" (the training window, runs-table columns ``train_*``; see
-    greenhp.analysis.epochs). ``workers``: processes for the correlations' bootstrap (the results
-    do not depend on it). Returns ``{name: DataFrame}`` for every name in TABLE_NAMES.
+    greenhp.analysis.epochs). Returns ``{name: DataFrame}`` for every name in TABLE_NAMES.
     """
     from .epochs import require_window, window_metric, window_metrics
 
@@ -46,7 +45,7 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
             else validate_runs(runs, metric_directions))
     require_window(runs, window)
     metrics, energy = window_metrics(METRICS, window), window_metric("total_energy_j", window)
-    corr = correlations(runs, n_boot=n_boot, seed=seed, ci=ci, metrics=metrics, workers=workers)
+    corr = correlations(runs, n_boot=n_boot, seed=seed, ci=ci, metrics=metrics)
     comp = compare_mutants(runs, alpha=alpha, delta_threshold=delta_threshold, n_boot=n_boot,
                            seed=seed, ci=ci, test=test, metrics=metrics)
     per_mutant, tests, cv = sensitivity(runs, comp, energy_metric=energy,

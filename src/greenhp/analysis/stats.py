@@ -306,38 +306,17 @@ def _direction(grp: pd.DataFrame) -> str | float:
 
 
 # ---------------------------------------------------------------- correlations
-def _corr_cis_job(job):
-    """One bootstrap job of correlations() (a module-level function, so worker processes can run it)."""
-    x, ys, n_boot, rng_key, ci = job
-    return bootstrap_corr_cis_many(x, ys, n_boot, rng_for(*rng_key), ci)
-
-
-def _run_jobs(fn, jobs: list, workers: int) -> list:
-    """``[fn(j) for j in jobs]``, in ``workers`` forked processes when there is more than one job and
-    worker. Each job carries its own random stream (rng_for of its identity), so the results do not
-    depend on the number of workers."""
-    if workers <= 1 or len(jobs) <= 1:
-        return [fn(j) for j in jobs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("fork")) as ex:
-        return list(ex.map(fn, jobs))
-
-
 def correlations(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: float = 0.95,
-                 metrics=METRICS, workers: int = 1) -> pd.DataFrame:
+                 metrics=METRICS) -> pd.DataFrame:
     """Pearson and Spearman correlation of each hyperparameter with each metric, per subject x
     mode x partner.
 
     One row per subject x mode x partner x hyperparameter x metric x method, with coefficient, p,
     the number of points ``n``, a bootstrap percentile CI and the BH q-value (family: method within
     subject x mode x partner). Constant x or y, fewer than 3 points, or a missing ``hp_<h>`` column
-    give NaN with a ``note``. ``workers``: processes for the bootstrap intervals (same results for
-    any number).
+    give NaN with a ``note``.
     """
     rows = []
-    jobs, targets = [], []  # bootstrap jobs, and the rows each one's intervals go to
     for subject, mode, partner, grp in _groups(runs):
         hps = sorted(h for h in grp["hyperparameter"].dropna().unique() if h != ORIGINAL)
         for h in hps:
@@ -385,12 +364,11 @@ def correlations(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: floa
                 # points): every metric's interval comes from the same resampled runs
                 x = group[0][0]
                 key = (subject, mode, h) if not partner else (subject, mode, partner, h)
-                jobs.append((x, [y for _, y, _ in group], n_boot, (seed, *key, x.size), ci))
-                targets.append(group)
-    for group, cis in zip(targets, _run_jobs(_corr_cis_job, jobs, workers)):
-        for (_, _, pair_rows), c in zip(group, cis):
-            for row in pair_rows:
-                row["ci_low"], row["ci_high"] = c[row["method"]]
+                cis = bootstrap_corr_cis_many(x, [y for _, y, _ in group], n_boot,
+                                              rng_for(seed, *key, x.size), ci)
+                for (_, _, pair_rows), c in zip(group, cis):
+                    for row in pair_rows:
+                        row["ci_low"], row["ci_high"] = c[row["method"]]
     if not rows:
         return empty_table(CORRELATION_COLUMNS)
     out = pd.DataFrame(rows).reindex(columns=CORRELATION_COLUMNS)
