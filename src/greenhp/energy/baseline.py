@@ -39,16 +39,11 @@ def settle_gpu(dev: Any, tolerance_w: float, timeout_s: float, hz: float = 10.0,
         if p is not None:
             samples.append((now, p))
         el = now - t0
-        if el >= SETTLE_WINDOW_S + SETTLE_LAG_S:
-            cur = [w for t, w in samples if t > now - SETTLE_WINDOW_S]
-            prev = [w for t, w in samples if now - SETTLE_LAG_S - SETTLE_WINDOW_S < t <= now - SETTLE_LAG_S]
-            if cur and prev:
-                mc, mp = sum(cur) / len(cur), sum(prev) / len(prev)
-                if abs(mc - mp) <= tolerance_w:
-                    return {"settle_s": el, "settled": True, "settle_power_w": mc, "settle_criterion": criterion}
+        if el >= SETTLE_WINDOW_S + SETTLE_LAG_S and _steady(samples, now, tolerance_w):
+            return {"settle_s": el, "settled": True, "settle_power_w": _mean(samples, now - SETTLE_WINDOW_S, now),
+                    "settle_criterion": criterion}
         if el >= timeout_s:
-            cur = [w for t, w in samples if t > now - SETTLE_WINDOW_S]
-            return {"settle_s": el, "settled": False, "settle_power_w": (sum(cur) / len(cur)) if cur else None,
+            return {"settle_s": el, "settled": False, "settle_power_w": _mean(samples, now - SETTLE_WINDOW_S, now),
                     "settle_criterion": criterion, "settle_flag": f"not settled within {timeout_s:g} s"}
         sleep(period)
 
@@ -153,6 +148,14 @@ def _mean(samples: list[tuple[float, float]], lo: float, hi: float) -> float | N
     return sum(xs) / len(xs) if xs else None
 
 
+def _steady(samples: list[tuple[float, float]], now: float, tolerance_w: float) -> bool | None:
+    """The settle criterion at ``now``: |mean of the last SETTLE_WINDOW_S - mean of the window that
+    ended SETTLE_LAG_S earlier| <= tolerance; None when a window holds no sample."""
+    prev = _mean(samples, now - SETTLE_LAG_S - SETTLE_WINDOW_S, now - SETTLE_LAG_S)
+    cur = _mean(samples, now - SETTLE_WINDOW_S, now)
+    return None if cur is None or prev is None else abs(cur - prev) <= tolerance_w
+
+
 def settle_to(dev: Any, target_w: float, tolerance_w: float, drift_w: float, timeout_s: float,
               hz: float = 10.0, clock: Callable[[], float] = time.monotonic,
               sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
@@ -178,9 +181,7 @@ def settle_to(dev: Any, target_w: float, tolerance_w: float, drift_w: float, tim
         m = _mean(samples, now - QUICK_WINDOW_S, now) if el >= QUICK_WINDOW_S - 1e-9 else None
         steady = None
         if el >= SETTLE_WINDOW_S + SETTLE_LAG_S:
-            prev = _mean(samples, now - SETTLE_LAG_S - SETTLE_WINDOW_S, now - SETTLE_LAG_S)
-            cur = _mean(samples, now - SETTLE_WINDOW_S, now)
-            steady = cur is not None and prev is not None and abs(cur - prev) <= tolerance_w
+            steady = bool(_steady(samples, now, tolerance_w))
         out = {"settle_s": el, "settle_power_w": m, "settle_criterion": criterion}
         if m is not None and abs(m - target_w) <= tolerance_w:
             return {**out, "settled": True, "drift": False}
