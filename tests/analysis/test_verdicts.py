@@ -198,13 +198,22 @@ def test_comparisons_sort_mutant_ids_naturally():
         "digits_cnn__lr__x9", "digits_cnn__lr__x823", "digits_cnn__lr__x1070"]
 
 
-@pytest.mark.parametrize("discrete_x", [True, False])
-def test_fast_bootstrap_equals_copying_resamples(discrete_x):
+@pytest.mark.parametrize("x_kind", ["discrete", "continuous", "many_groups"])
+@pytest.mark.parametrize("y_ties", [True, False])
+def test_fast_bootstrap_equals_copying_resamples(x_kind, y_ties):
+    # every path of the weighted ranks: x in few groups (one-hot product) or in more than 64
+    # (per-item ranks), y with ties (group ranks) or without (running weights)
+    n = 40 if x_kind != "many_groups" else 150
     g = np.random.default_rng(5)
-    x = g.choice([1.0, 2.0, 5.0], 40) if discrete_x else np.round(g.normal(size=40), 3)
+    x = (g.choice([1.0, 2.0, 5.0], n) if x_kind == "discrete"
+         else np.round(g.normal(size=n), 3 if x_kind == "continuous" else 6))
     x[:2] = x[2]  # ties in a continuous x too
-    y = np.round(g.normal(size=40) * 3 + x, 1)  # ties on both sides
-    idx = np.random.default_rng(1).integers(0, 40, size=(300, 40))
+    if x_kind == "many_groups":
+        assert np.unique(x).size > 64
+    y = g.normal(size=n) * 3 + x
+    y = np.round(y, 1) if y_ties else y
+    assert (np.unique(y).size < n) == y_ties
+    idx = np.random.default_rng(1).integers(0, n, size=(300, n))
     for method in ("pearson", "spearman"):
         xb, yb = x[idx], y[idx]
         if method == "spearman":

@@ -141,11 +141,14 @@ def rng_for(seed: int, *key) -> np.random.Generator:
 
 
 def _counts(idx: np.ndarray, n: int) -> np.ndarray:
-    """Multiplicities of resample indices, items first: counts[j, b] = how often item j is in
-    resample b (an n x n_boot array; column-wise sums, cumsums and matrix products are fast)."""
+    """Multiplicities of resample indices: counts[b, j] = how often item j is in resample b (an
+    n_boot x n array, in the smallest integer type that holds them: reordering and running sums
+    then move a byte per item instead of eight). Each resample's items are contiguous, so the
+    running sums along a resample, which numpy does one element at a time, read memory in order."""
     nb = idx.shape[0]
-    flat = (idx * nb + np.arange(nb, dtype=np.int64)[:, None]).ravel()
-    return np.bincount(flat, minlength=n * nb).reshape(n, nb).astype(float)
+    flat = (idx + np.arange(0, nb * n, n, dtype=np.int64)[:, None]).ravel()
+    c = np.bincount(flat, minlength=n * nb).reshape(nb, n)
+    return c.astype(np.uint8 if c.max() <= np.iinfo(np.uint8).max else np.int64)
 
 
 class _Ties:
@@ -162,61 +165,114 @@ class _Ties:
         self.k = int(self.starts.size)
         self.no_ties = self.k == v.size
 
-    def weights(self, w: np.ndarray, w_sorted: np.ndarray | None = None) -> np.ndarray:
-        """Weight of each tie group per resample (k x n_boot), from item weights (n x n_boot)."""
-        ws = w[self.order] if w_sorted is None else w_sorted
-        return ws if self.no_ties else np.add.reduceat(ws, self.starts, axis=0)
+
+class _Cells:
+    """The cells (y tie group h, x tie group g) that hold items, in y order: the cross term of a
+    tied y's rank correlation needs only each cell's weight."""
+
+    def __init__(self, tx: _Ties, ty: _Ties):
+        self.order = np.lexsort((tx.group, ty.group))  # by y group, then x group
+        key = ty.group[self.order] * tx.k + tx.group[self.order]
+        new = np.r_[True, key[1:] != key[:-1]]
+        self.starts = np.flatnonzero(new)
+        self.g = tx.group[self.order][self.starts]
+        self.h = ty.group[self.order][self.starts]
+        self.h_starts = np.flatnonzero(np.r_[True, self.h[1:] != self.h[:-1]])
+        self.merged = self.starts.size < self.order.size
 
 
 def _avg_ranks(wg: np.ndarray) -> np.ndarray:
-    """Average rank (as scipy.stats.rankdata) of each tie group (rows), given its weight per
-    resample (columns): the weight below it plus (weight + 1) / 2."""
-    r = np.cumsum(wg, axis=0)
+    """Average rank (as scipy.stats.rankdata) of each tie group (columns, in order), given its
+    weight in each resample (rows): the weight below it plus (weight + 1) / 2."""
+    r = np.cumsum(wg, axis=1, dtype=float)
     r -= 0.5 * wg
     r += 0.5
     return r
 
 
-def _spearman_rows(tx: _Ties, ty: _Ties, w: np.ndarray, n: int) -> np.ndarray:
-    """Spearman rho of every weighted resample (column b of ``w`` holds w[j, b] copies of item j),
-    from tie-group weights: the mean rank is (n + 1) / 2 in closed form, the squared and cross
-    terms take a few passes. Resamples with constant x or y give NaN (rank variance exactly 0)."""
-    ws_y = w[ty.order]  # items in y order
-    wy = ty.weights(w, ws_y)
-    ry = _avg_ranks(wy)
-    wry = wy * ry
-    syy_raw = np.einsum("ij,ij->j", wry, ry)
-    if tx.k <= 64:
-        onehot_t = np.zeros((tx.k, n))
-        onehot_t[tx.group[ty.order], np.arange(n)] = 1.0  # x group of each item, in y order
-        wx = onehot_t @ ws_y
-        rx = _avg_ranks(wx)
-        if not ty.no_ties:
-            wry = ws_y * ry[ty.group_sorted]
-        cross = np.einsum("ij,ij->j", onehot_t @ wry, rx)
-    else:
-        wx = tx.weights(w)
-        rx = _avg_ranks(wx)
-        cross = np.einsum("ij,ij,ij->j", w, rx[tx.group], ry[ty.group])
+def _cubes(wg: np.ndarray) -> np.ndarray:
+    """Sum of the cubed tie-group weights of each resample (row)."""
+    return np.einsum("ij,ij,ij->i", wg, wg, wg)
+
+
+def _spearman_chunk(tx: _Ties, tys: list[tuple[_Ties, _Cells | None]], c: np.ndarray,
+                    w: np.ndarray) -> list[np.ndarray]:
+    """Spearman rho of x with each y for every weighted resample (row b of the counts ``c``, and of
+    the same as floats ``w``, holds w[b, j] copies of item j), without copying or sorting any
+    resample.
+
+    In a resample, item j's w_j copies tie, so the average rank of a tie group of weight W whose
+    predecessors weigh C in all is C + (W + 1) / 2, and the sum of squared deviations of the ranks
+    from their mean (n + 1) / 2 is (n^3 - sum W^3) / 12 (the usual tie correction). Only the cross
+    term sum_j w_j rx_j ry_j needs y's order:
+    - y without ties: ry_j = Cy_j - w_j / 2 + 1/2, Cy the running weight in y order, so the cross
+      term is sum_g rx_g * (sum_{j in g} w_j Cy_j + sum_{j in g} w_j (1 - w_j) / 2), x in k <= 64
+      groups g: one integer running sum and one (n x k) matrix product per y, the second part
+      shared by all y (x in more groups: each item's x rank instead);
+    - tied y: sum over the cells (h, g) that hold items of W_hg rx_g ry_h.
+    All terms are integers or halves, so the sums are exact in float64 for n up to ~10^5.
+    Resamples with constant x or y give NaN."""
+    n = c.shape[1]
+    n3 = float(n) ** 3
     m2 = n * ((n + 1) / 2.0) ** 2
-    sxx = np.einsum("ij,ij,ij->j", wx, rx, rx) - m2
-    syy = syy_raw - m2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (cross - m2) / np.sqrt(sxx * syy)
-    r[~((sxx > 0) & (syy > 0))] = np.nan  # constant x or y
-    return np.clip(r, -1.0, 1.0)
+    small = tx.k <= 64
+    if small:
+        onehot = np.zeros((n, tx.k))
+        onehot[np.arange(n), tx.group] = 1.0  # x group of each item
+        wx = w @ onehot
+    else:
+        wx = np.add.reduceat(c[:, tx.order], tx.starts, axis=1, dtype=float)
+    rx = _avg_ranks(wx)
+    sxx = (n3 - _cubes(wx)) / 12.0
+    shared = None
+    acc_t = np.int64 if n * int(c.max()) >= 2 ** 31 else np.int32
+    out = []
+    for ty, cells in tys:
+        if cells is None:  # y without ties
+            if shared is None:  # once per chunk: what every y without ties shares
+                shared = ((n3 - _cubes(w)) / 12.0, (0.5 * (w - w * w)) @ onehot if small else None)
+            syy = shared[0]
+            cs = c[:, ty.order]  # items in y order
+            ry = np.cumsum(cs, axis=1, dtype=acc_t)  # Cy_j: the weight up to and including item j
+            if small:
+                ry *= cs
+                cross = np.einsum("ij,ij->i", rx, ry @ onehot[ty.order] + shared[1])
+            else:
+                ry = ry - 0.5 * cs + 0.5
+                cross = np.einsum("ij,ij,ij->i", cs, rx[:, tx.group[ty.order]], ry)
+        else:
+            cw = c[:, cells.order]
+            cw = (np.add.reduceat(cw, cells.starts, axis=1, dtype=float) if cells.merged
+                  else cw.astype(float))  # weight of each cell
+            wy = np.add.reduceat(cw, cells.h_starts, axis=1)
+            syy = (n3 - _cubes(wy)) / 12.0
+            cross = np.einsum("ij,ij,ij->i", cw, rx[:, cells.g], _avg_ranks(wy)[:, cells.h])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (cross - m2) / np.sqrt(sxx * syy)
+        r[~((sxx > 0) & (syy > 0))] = np.nan  # constant x or y
+        out.append(np.clip(r, -1.0, 1.0))
+    return out
 
 
-def _pearson_rows(xc: np.ndarray, yc: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
-    """Pearson r of every weighted resample (columns of ``w``), from one matrix product of
-    (x, y, x^2, y^2, xy) with the weights (x and y centred on the sample mean)."""
-    sums = np.vstack([xc, yc, xc * xc, yc * yc, xc * yc]) @ w
-    mx, my = sums[0] / n, sums[1] / n
-    vx = sums[2] / n - mx * mx
-    vy = sums[3] / n - my * my
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (sums[4] / n - mx * my) / np.sqrt(vx * vy)
-    return np.clip(r, -1.0, 1.0)
+def _pearson_chunk(xc: np.ndarray, ycs: list[np.ndarray], w: np.ndarray) -> list[np.ndarray]:
+    """Pearson r of x with each y for every weighted resample (rows of ``w``), from one matrix
+    product of the weights with (x, x^2, and y, y^2, xy per y) (x and y centred on the sample
+    mean)."""
+    n = w.shape[1]
+    rows = [xc, xc * xc]
+    for yc in ycs:
+        rows += [yc, yc * yc, xc * yc]
+    sums = (np.vstack(rows) @ w.T) / n
+    mx = sums[0]
+    vx = sums[1] - mx * mx
+    out = []
+    for i in range(len(ycs)):
+        my, syy, sxy = sums[2 + 3 * i: 5 + 3 * i]
+        vy = syy - my * my
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (sxy - mx * my) / np.sqrt(vx * vy)
+        out.append(np.clip(r, -1.0, 1.0))
+    return out
 
 
 def bootstrap_corr_cis_many(x, ys, n_boot: int, rng: np.random.Generator, ci: float = 0.95,
@@ -236,13 +292,14 @@ def bootstrap_corr_cis_many(x, ys, n_boot: int, rng: np.random.Generator, ci: fl
     idx = rng.integers(0, n, size=(n_boot, n))
     xc = x - x.mean()
     tx = _Ties(x)
-    per_y = [(y - y.mean(), _Ties(y)) for y in ys]
+    ycs = [y - y.mean() for y in ys]
+    tys = [_Ties(y) for y in ys]
+    tys = [(ty, None if ty.no_ties else _Cells(tx, ty)) for ty in tys]
     rs = [{"pearson": [], "spearman": []} for _ in ys]
     for lo in range(0, n_boot, chunk):
-        w = _counts(idx[lo:lo + chunk], n)
-        for (yc, ty), acc in zip(per_y, rs):
-            rsp = _spearman_rows(tx, ty, w, n)
-            rp = _pearson_rows(xc, yc, w, n)
+        c = _counts(idx[lo:lo + chunk], n)
+        w = c.astype(float)
+        for acc, rsp, rp in zip(rs, _spearman_chunk(tx, tys, c, w), _pearson_chunk(xc, ycs, w)):
             acc["pearson"].append(np.where(np.isnan(rsp), np.nan, rp))  # same constant resamples
             acc["spearman"].append(rsp)
     out = []
