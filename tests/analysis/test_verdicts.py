@@ -1,6 +1,8 @@
 """Verdicts users can trust (issue 13): declared metric direction, Student/Welch, disagreeing
 tests, pairs per partner, question 3 without matching mutants, caveats, minimal imports,
 escaping of user strings."""
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -283,3 +285,44 @@ def test_summary_escapes_data_strings(tmp_path):
     text = write_summary(runs, analyse(runs, n_boot=30), tmp_path / "s.rst").read_text()
     html = publish_parts(text, writer="html")["html_body"]  # raw enabled, as in the report
     assert "<img" not in html and "href=\"javascript" not in html
+
+
+# ---------------------------------------------------------------- batched tests, shared resamples
+@pytest.mark.parametrize("sizes", [(12, [10, 10, 15, 10]), (6, [5, 7, 5])])
+@pytest.mark.parametrize("equal_var", [False, True])
+def test_batched_two_sample_tests_equal_one_by_one(sizes, equal_var):
+    # sizes above 8 are stacked into one scipy call; small ones (exact Mann-Whitney p) go alone
+    na, nbs = sizes
+    g = np.random.default_rng(3)
+    a = np.round(g.normal(10, 1, na), 1)  # ties, within and across samples
+    bs = [np.round(g.normal(10 + 0.3 * i, 1 + 0.2 * i, nb), 1) for i, nb in enumerate(nbs)]
+    got = S._two_sample_many(a, bs, equal_var)
+    want = [S._two_sample(a, b, equal_var) for b in bs]
+    np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-12)
+
+
+def test_bootstrap_means_are_those_of_copying_resamples():
+    g = np.random.default_rng(4)
+    v = g.normal(size=(30, 3))
+    v[[2, 7], 2] = np.nan  # the third metric misses two runs: its own resamples
+    got = S.bootstrap_means(v, 200, 7, ("s", "single", "", "original"))
+    for j in range(3):
+        col = v[:, j][np.isfinite(v[:, j])]
+        mask = np.isfinite(v[:, j])
+        rng = S.rng_for(7, "s", "single", "", "original", col.size,
+                        zlib.crc32(np.packbits(mask).tobytes()))
+        want = col[rng.integers(0, col.size, size=(200, col.size))].mean(axis=1)
+        np.testing.assert_allclose(got[j], want, rtol=1e-12)
+    # the first two metrics share their resamples; a column's means do not depend on the others
+    alone = S.bootstrap_means(v[:, :1], 200, 7, ("s", "single", "", "original"))
+    np.testing.assert_allclose(alone[0], got[0], rtol=1e-12)
+    assert S.bootstrap_means(v[:1], 200, 7, ("k",)) == [None, None, None]  # fewer than 2 runs
+
+
+def test_bootstrap_means_do_not_depend_on_the_memory_chunks(monkeypatch):
+    v = np.random.default_rng(6).normal(size=(50, 2))
+    whole = S.bootstrap_means(v, 300, 1, ("x",))
+    monkeypatch.setattr(S, "_BOOT_CELLS", 50 * 7)  # 7 resamples at a time
+    chunked = S.bootstrap_means(v, 300, 1, ("x",))
+    for a, b in zip(whole, chunked):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

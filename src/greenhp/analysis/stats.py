@@ -15,9 +15,11 @@ Conventions (all tested):
   Mann-Whitney U are both always computed; where one is significant at ``alpha`` and the other is
   not, ``tests_disagree`` is true and the note says so.
 * The task metric's direction is the runs table's ``metric_direction`` (declared by the subject).
-* Bootstrap: percentile intervals; the random stream of each test is derived from ``seed`` and the
-  test's identity (subject, mode, ...), so a result does not depend on which other tests ran. The
-  correlations of one hyperparameter with every metric share their resamples of the runs.
+* Bootstrap: percentile intervals; each random stream is derived from ``seed`` and the identity of
+  what it resamples (subject, mode, partner, hyperparameter or mutant, and the runs used), so a
+  result does not depend on which other tests ran. The correlations of one hyperparameter with
+  every metric share their resamples of the runs; so do a mutant's relative changes (each side,
+  mutant and original, resampled on its own; the original's resamples serve every mutant).
 * Cliff's delta of mutant vs original: P(mutant > original) - P(mutant < original).
 * Verdict (the reference rule): "same" when ``p > alpha`` or ``|delta| < delta_threshold``;
   otherwise "higher"/"lower" by the sign of delta. Edges: ``p == alpha`` IS significant and
@@ -328,6 +330,55 @@ def bootstrap_corr_ci(x, y, method: str, n_boot: int, rng: np.random.Generator, 
     return bootstrap_corr_cis(x, y, n_boot, rng, ci)[method]
 
 
+def _percentile_ci(r: np.ndarray, n_boot: int, ci: float) -> tuple[float, float]:
+    """Percentile interval of the finite bootstrap replicates ``r``; NaN when fewer than half of
+    the ``n_boot`` resamples gave one."""
+    r = r[np.isfinite(r)]
+    if r.size < max(1, n_boot // 2):
+        return math.nan, math.nan
+    lo, hi = np.percentile(r, [50 * (1 - ci), 50 * (1 + ci)])
+    return float(lo), float(hi)
+
+
+def _rel_change_ci(means_orig, means_mut, n_boot: int, ci: float) -> tuple[float, float]:
+    """Percentile CI of mean(mut)/mean(orig) - 1 from the two sides' bootstrap means."""
+    if means_orig is None or means_mut is None:
+        return math.nan, math.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _percentile_ci(means_mut / means_orig - 1.0, n_boot, ci)
+
+
+#: Most resample weights (resamples x runs) held at once by bootstrap_means.
+_BOOT_CELLS = 1 << 21
+
+
+def bootstrap_means(values: np.ndarray, n_boot: int, seed: int, key: tuple) -> list:
+    """Bootstrap means of each column of ``values`` (runs x metrics; NaN = not measured): the
+    runs are resampled with replacement, ``n_boot`` times. Columns measured on the same runs share
+    one set of resamples (so a mutant's relative changes in energy, duration and the metric come
+    from the same resampled runs), drawn from a stream seeded by ``seed``, ``key`` and those runs:
+    a column's means depend only on the runs it uses. None for a column with fewer than 2 runs."""
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    by_runs: dict[bytes, list[int]] = {}
+    for j in range(values.shape[1]):
+        by_runs.setdefault(np.packbits(finite[:, j]).tobytes(), []).append(j)
+    out: list = [None] * values.shape[1]
+    for runs_key, cols in by_runs.items():
+        v = values[finite[:, cols[0]]][:, cols]
+        k = v.shape[0]
+        if k < 2 or n_boot < 1:
+            continue
+        rng = rng_for(seed, *key, k, zlib.crc32(runs_key))
+        step = max(1, _BOOT_CELLS // k)
+        means = np.concatenate([
+            _counts(rng.integers(0, k, size=(min(step, n_boot - lo), k)), k).astype(float) @ v
+            for lo in range(0, n_boot, step)]) / k
+        for i, j in enumerate(cols):
+            out[j] = means[:, i]
+    return out
+
+
 def bootstrap_rel_change_ci(orig, mut, n_boot: int, rng: np.random.Generator, ci: float = 0.95):
     """Percentile bootstrap CI of mean(mut)/mean(orig) - 1 (each side resampled on its own)."""
     a = np.asarray(orig, dtype=float)
@@ -336,13 +387,7 @@ def bootstrap_rel_change_ci(orig, mut, n_boot: int, rng: np.random.Generator, ci
         return math.nan, math.nan
     ma = a[rng.integers(0, a.size, size=(n_boot, a.size))].mean(axis=1)
     mb = b[rng.integers(0, b.size, size=(n_boot, b.size))].mean(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rc = mb / ma - 1.0
-    rc = rc[np.isfinite(rc)]
-    if rc.size < max(1, n_boot // 2):
-        return math.nan, math.nan
-    lo, hi = np.percentile(rc, [50 * (1 - ci), 50 * (1 + ci)])
-    return float(lo), float(hi)
+    return _rel_change_ci(ma, mb, n_boot, ci)
 
 
 def _metrics_present(df: pd.DataFrame, metrics) -> list[str]:
@@ -456,6 +501,29 @@ def _two_sample(a: np.ndarray, b: np.ndarray, equal_var: bool = False):
     return t_stat, t_p, u_stat, u_p
 
 
+def _two_sample_many(a: np.ndarray, bs: list[np.ndarray], equal_var: bool = False) -> list[tuple]:
+    """_two_sample(a, b) for every b in ``bs``. Samples of one size above 8 go to scipy as one
+    stacked array (one call per test instead of one per mutant; scipy picks its asymptotic
+    Mann-Whitney p for every row alike only when both sizes exceed 8, so smaller ones go alone)."""
+    out: list = [None] * len(bs)
+    by_size: dict[int, list[int]] = {}
+    for i, b in enumerate(bs):
+        if a.size > 8 and b.size > 8:
+            by_size.setdefault(b.size, []).append(i)
+        else:
+            out[i] = _two_sample(a, b, equal_var)
+    for rows in by_size.values():
+        stack = np.vstack([bs[i] for i in rows])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = sps.ttest_ind(stack, a[None, :], axis=1, equal_var=equal_var)
+            u = sps.mannwhitneyu(stack, a[None, :], axis=1, alternative="two-sided")
+        for j, i in enumerate(rows):
+            out[i] = (float(t.statistic[j]), float(t.pvalue[j]), float(u.statistic[j]),
+                      float(u.pvalue[j]))
+    return out
+
+
 def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: float = 0.147,
                     n_boot: int = 1000, seed: int = 0, ci: float = 0.95, test: str = "welch",
                     metrics=METRICS) -> pd.DataFrame:
@@ -483,17 +551,33 @@ def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: fl
         metric_name = metric_name.iloc[0] if not metric_name.empty else np.nan
         direction = _direction(grp)
         lower_better_task = direction == MINIMIZE
+        present = _metrics_present(grp, metrics)
         o_ok = originals[originals["status"] == OK]
-        o_vals = {m: o_ok[m].to_numpy(float) for m in _metrics_present(grp, metrics)}
-        o_vals = {m: v[np.isfinite(v)] for m, v in o_vals.items()}
+        o_mat = o_ok[present].to_numpy(float)
+        o_vals = {m: v[np.isfinite(v)] for m, v in zip(present, o_mat.T)}
         n_excl_o = int((originals["status"] != OK).sum())
+        o_means = dict(zip(present, bootstrap_means(o_mat, n_boot, seed,
+                                                    (subject, mode, partner, "original"))))
+        by_mutant = []  # (mutant id, its runs, its ok values per metric)
         for mutant_id, mgrp in mutants.groupby("mutant_id", sort=False):
-            first = mgrp.iloc[0]
             m_ok = mgrp[mgrp["status"] == OK]
-            for metric in _metrics_present(grp, metrics):
+            m_mat = m_ok[present].to_numpy(float)
+            by_mutant.append((mutant_id, mgrp, m_mat,
+                              {m: v[np.isfinite(v)] for m, v in zip(present, m_mat.T)}))
+        tested = {}  # (mutant id, metric) -> the two tests, one batch per metric
+        if not originals.empty:
+            for metric in present:
                 a = o_vals[metric]
-                b = m_ok[metric].to_numpy(float)
-                b = b[np.isfinite(b)]
+                todo = [(mid, vals[metric]) for mid, _, _, vals in by_mutant
+                        if a.size >= 2 and vals[metric].size >= 2]
+                for (mid, _), res in zip(todo, _two_sample_many(a, [b for _, b in todo], equal_var)):
+                    tested[mid, metric] = res
+        for mutant_id, mgrp, m_mat, m_vals in by_mutant:
+            first = mgrp.iloc[0]
+            m_means = None  # drawn only when a comparison needs them
+            for metric in present:
+                a = o_vals[metric]
+                b = m_vals[metric]
                 if a.size == 0 and b.size == 0:
                     continue  # metric not measured here
                 row = dict(
@@ -522,7 +606,7 @@ def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: fl
                     row["magnitude"] = cliffs_magnitude(row["cliffs_delta"])
                     rows.append(row)
                     continue
-                t_stat, t_p, u_stat, u_p = _two_sample(a, b, equal_var)
+                t_stat, t_p, u_stat, u_p = tested[mutant_id, metric]
                 d = cliffs_delta(b, a)
                 p = u_p if test == "mwu" else t_p
                 notes = []
@@ -539,8 +623,10 @@ def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: fl
                     if disagree:
                         notes.append(f"the tests disagree: {t_name} p = {t_p:.3g}, Mann-Whitney "
                                      f"p = {u_p:.3g} (alpha {alpha:g}); the verdict uses {test}")
-                rng = rng_for(seed, subject, mode, partner, mutant_id, metric)
-                lo, hi = bootstrap_rel_change_ci(a, b, n_boot, rng, ci)
+                if m_means is None:
+                    m_means = dict(zip(present, bootstrap_means(
+                        m_mat, n_boot, seed, (subject, mode, partner, "mutant", mutant_id))))
+                lo, hi = _rel_change_ci(o_means[metric], m_means[metric], n_boot, ci)
                 lower_better = lower_better_task if metric == TASK_METRIC else True
                 row.update(t_statistic=t_stat, t_p=t_p, mwu_statistic=u_stat, mwu_p=u_p,
                            p_value=p, cliffs_delta=d, magnitude=cliffs_magnitude(d), verdict=v,
