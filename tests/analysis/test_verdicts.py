@@ -326,3 +326,13 @@ def test_bootstrap_means_do_not_depend_on_the_memory_chunks(monkeypatch):
     chunked = S.bootstrap_means(v, 300, 1, ("x",))
     for a, b in zip(whole, chunked):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_pareto_flags_configurations_with_any_estimated_run():
+    raw = make_runs()
+    one = raw.mutant_id.unique()[1]
+    raw.loc[(raw.mutant_id == one) & (raw.repetition == 2), "energy_estimated"] = True
+    raw.loc[raw.energy_estimated.astype(bool), "cpu_method"] = "estimate_cpu_time"
+    front = pareto_front(validate_runs(raw))
+    assert front.set_index("mutant_id")["estimated"].to_dict() == {
+        m: m == one for m in raw.mutant_id.unique()}

@@ -155,8 +155,10 @@ def pareto_front(runs: pd.DataFrame, energy_metric: str = "total_energy_j") -> p
                     n=("run_id", "size"), mean_energy_j=(energy_metric, "mean"),
                     mean_metric=(TASK_METRIC, "mean"))
                .reset_index())
-        est = grp.groupby("mutant_id", sort=True).apply(lambda g: bool(estimated_methods(g)),
-                                                        include_groups=False)
+        # a configuration is estimated when any of its runs is (estimated_methods is non-empty)
+        flagged = (grp["energy_estimated"].fillna(False).astype(bool) if "energy_estimated" in grp
+                   else pd.Series(False, index=grp.index))
+        est = flagged.groupby(grp["mutant_id"], sort=True).any()
         agg["estimated"] = agg["mutant_id"].map(est).astype(bool)
         if isinstance(direction, str):
             agg["pareto_optimal"] = pareto_mask(agg["mean_energy_j"],
