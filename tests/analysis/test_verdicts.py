@@ -336,3 +336,14 @@ def test_pareto_flags_configurations_with_any_estimated_run():
     front = pareto_front(validate_runs(raw))
     assert front.set_index("mutant_id")["estimated"].to_dict() == {
         m: m == one for m in raw.mutant_id.unique()}
+
+
+def test_correlation_intervals_do_not_depend_on_the_chunks():
+    g = np.random.default_rng(8)
+    x = g.choice([1.0, 2.0, 4.0], 60)
+    ys = [g.normal(size=60) + x, np.round(g.normal(size=60), 0)]
+    want = S.bootstrap_corr_cis_many(x, ys, 200, np.random.default_rng(2))
+    flat = lambda cis: [v for c in cis for m in ("pearson", "spearman") for v in c[m]]  # noqa: E731
+    for chunk in (1, 7, 200):
+        got = S.bootstrap_corr_cis_many(x, ys, 200, np.random.default_rng(2), chunk=chunk)
+        np.testing.assert_allclose(flat(got), flat(want), rtol=1e-12)  # Pearson: BLAS sum order

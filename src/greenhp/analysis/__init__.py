@@ -12,8 +12,19 @@ from typing import Mapping
 import pandas as pd
 
 from .recommend import DEFAULT_CARBON_G_PER_KWH, DEFAULT_PRICE_PER_KWH, pareto_front, recommend
-from .stats import compare_mutants, correlations, sensitivity, win_tie_loss
 from .tables import ENERGY_METRICS, METRICS, REQUIRED_COLUMNS, load_runs, validate_runs
+
+# The statistics (scipy) load on first use: the import job only needs the tables, and scipy.stats
+# alone takes about a second to import.
+_STATS = ("compare_mutants", "correlations", "sensitivity", "win_tie_loss")
+
+
+def __getattr__(name: str):
+    if name in _STATS:
+        from . import stats
+
+        return getattr(stats, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 TABLE_NAMES = ("correlations", "comparisons", "win_tie_loss", "sensitivity", "sensitivity_tests",
                "variability", "recommendations", "pareto")
@@ -40,6 +51,7 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
     greenhp.analysis.epochs). Returns ``{name: DataFrame}`` for every name in TABLE_NAMES.
     """
     from .epochs import require_window, window_metric, window_metrics
+    from .stats import compare_mutants, correlations, sensitivity, win_tie_loss
 
     runs = (load_runs(runs, metric_directions) if isinstance(runs, (str, Path))
             else validate_runs(runs, metric_directions))
