@@ -197,63 +197,90 @@ def _cubes(wg: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij,ij->i", wg, wg, wg)
 
 
-def _spearman_chunk(tx: _Ties, tys: list[tuple[_Ties, _Cells | None]], c: np.ndarray,
-                    w: np.ndarray) -> list[np.ndarray]:
-    """Spearman rho of x with each y for every weighted resample (row b of the counts ``c``, and of
-    the same as floats ``w``, holds w[b, j] copies of item j), without copying or sorting any
-    resample.
+class _RankPlan:
+    """Spearman rho of x with each y for every weighted resample, chunk by chunk (see ``chunk``):
+    what does not depend on the resamples (orders, tie cells, the x group of each item in each
+    y's order) is prepared once, and the working arrays are reused from chunk to chunk."""
 
-    In a resample, item j's w_j copies tie, so the average rank of a tie group of weight W whose
-    predecessors weigh C in all is C + (W + 1) / 2, and the sum of squared deviations of the ranks
-    from their mean (n + 1) / 2 is (n^3 - sum W^3) / 12 (the usual tie correction). Only the cross
-    term sum_j w_j rx_j ry_j needs y's order:
-    - y without ties: ry_j = Cy_j - w_j / 2 + 1/2, Cy the running weight in y order, so the cross
-      term is sum_g rx_g * (sum_{j in g} w_j Cy_j + sum_{j in g} w_j (1 - w_j) / 2), x in k <= 64
-      groups g: one integer running sum and one (n x k) matrix product per y, the second part
-      shared by all y (x in more groups: each item's x rank instead);
-    - tied y: sum over the cells (h, g) that hold items of W_hg rx_g ry_h.
-    All terms are integers or halves, so the sums are exact in float64 for n up to ~10^5.
-    Resamples with constant x or y give NaN."""
-    n = c.shape[1]
-    n3 = float(n) ** 3
-    m2 = n * ((n + 1) / 2.0) ** 2
-    small = tx.k <= 64
-    if small:
-        onehot = np.zeros((n, tx.k))
-        onehot[np.arange(n), tx.group] = 1.0  # x group of each item
-        wx = w @ onehot
-    else:
-        wx = np.add.reduceat(c[:, tx.order], tx.starts, axis=1, dtype=float)
-    rx = _avg_ranks(wx)
-    sxx = (n3 - _cubes(wx)) / 12.0
-    shared = None
-    acc_t = np.int64 if n * int(c.max()) >= 2 ** 31 else np.int32
-    out = []
-    for ty, cells in tys:
-        if cells is None:  # y without ties
-            if shared is None:  # once per chunk: what every y without ties shares
-                shared = ((n3 - _cubes(w)) / 12.0, (0.5 * (w - w * w)) @ onehot if small else None)
-            syy = shared[0]
-            cs = c[:, ty.order]  # items in y order
-            ry = np.cumsum(cs, axis=1, dtype=acc_t)  # Cy_j: the weight up to and including item j
-            if small:
-                ry *= cs
-                cross = np.einsum("ij,ij->i", rx, ry @ onehot[ty.order] + shared[1])
+    def __init__(self, tx: _Ties, tys: list[_Ties]):
+        self.tx = tx
+        self.small = tx.k <= 64
+        n = tx.group.size
+        if self.small:
+            self.onehot = np.zeros((n, tx.k))
+            self.onehot[np.arange(n), tx.group] = 1.0  # x group of each item
+        self.ys = []
+        for ty in tys:
+            if not ty.no_ties:
+                self.ys.append(("tied", _Cells(tx, ty)))
+            elif self.small:
+                self.ys.append(("free", (ty.order, self.onehot[ty.order])))
             else:
-                ry = ry - 0.5 * cs + 0.5
-                cross = np.einsum("ij,ij,ij->i", cs, rx[:, tx.group[ty.order]], ry)
+                self.ys.append(("free", (ty.order, tx.group[ty.order])))
+        self._buf: dict = {}
+
+    def _work(self, shape, dtype) -> np.ndarray:
+        key = (shape, np.dtype(dtype))
+        if key not in self._buf:
+            self._buf[key] = np.empty(shape, dtype)
+        return self._buf[key]
+
+    def chunk(self, c: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
+        """Spearman rho for every resample of a chunk (row b of the counts ``c``, and of the same
+        as floats ``w``, holds w[b, j] copies of item j), without copying or sorting any resample.
+
+        In a resample, item j's w_j copies tie, so the average rank of a tie group of weight W
+        whose predecessors weigh C in all is C + (W + 1) / 2, and the sum of squared deviations of
+        the ranks from their mean (n + 1) / 2 is (n^3 - sum W^3) / 12 (the usual tie correction).
+        Only the cross term sum_j w_j rx_j ry_j needs y's order:
+        - y without ties: ry_j = Cy_j - w_j / 2 + 1/2, Cy the running weight in y order, so the
+          cross term is sum_g rx_g * (sum_{j in g} w_j Cy_j + sum_{j in g} w_j (1 - w_j) / 2), x
+          in k <= 64 groups g: one integer running sum and one (n x k) matrix product per y, the
+          second part shared by all y (x in more groups: each item's x rank instead);
+        - tied y: sum over the cells (h, g) that hold items of W_hg rx_g ry_h.
+        All terms are integers or halves, so the sums are exact in float64 for n up to ~10^5.
+        Resamples with constant x or y give NaN."""
+        tx, small = self.tx, self.small
+        n = c.shape[1]
+        n3 = float(n) ** 3
+        m2 = n * ((n + 1) / 2.0) ** 2
+        if small:
+            wx = w @ self.onehot
         else:
-            cw = c[:, cells.order]
-            cw = (np.add.reduceat(cw, cells.starts, axis=1, dtype=float) if cells.merged
-                  else cw.astype(float))  # weight of each cell
-            wy = np.add.reduceat(cw, cells.h_starts, axis=1)
-            syy = (n3 - _cubes(wy)) / 12.0
-            cross = np.einsum("ij,ij,ij->i", cw, rx[:, cells.g], _avg_ranks(wy)[:, cells.h])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = (cross - m2) / np.sqrt(sxx * syy)
-        r[~((sxx > 0) & (syy > 0))] = np.nan  # constant x or y
-        out.append(np.clip(r, -1.0, 1.0))
-    return out
+            wx = np.add.reduceat(c[:, tx.order], tx.starts, axis=1, dtype=float)
+        rx = _avg_ranks(wx)
+        sxx = (n3 - _cubes(wx)) / 12.0
+        shared = None
+        acc_t = np.int64 if n * int(c.max()) >= 2 ** 31 else np.int32
+        out = []
+        for kind, plan in self.ys:
+            if kind == "free":  # y without ties
+                order, by_x = plan
+                if shared is None:  # once per chunk: what every y without ties shares
+                    shared = ((n3 - _cubes(w)) / 12.0,
+                              (0.5 * (w - w * w)) @ self.onehot if small else None)
+                syy = shared[0]
+                cs = np.take(c, order, axis=1, out=self._work(c.shape, c.dtype))  # in y order
+                ry = np.cumsum(cs, axis=1, dtype=acc_t, out=self._work(c.shape, acc_t))  # Cy_j
+                if small:
+                    ry *= cs
+                    cross = np.einsum("ij,ij->i", rx, ry.astype(float) @ by_x + shared[1])
+                else:
+                    ryf = ry - 0.5 * cs + 0.5
+                    cross = np.einsum("ij,ij,ij->i", cs, rx[:, by_x], ryf)
+            else:
+                cells = plan
+                cw = c[:, cells.order]
+                cw = (np.add.reduceat(cw, cells.starts, axis=1, dtype=float) if cells.merged
+                      else cw.astype(float))  # weight of each cell
+                wy = np.add.reduceat(cw, cells.h_starts, axis=1)
+                syy = (n3 - _cubes(wy)) / 12.0
+                cross = np.einsum("ij,ij,ij->i", cw, rx[:, cells.g], _avg_ranks(wy)[:, cells.h])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = (cross - m2) / np.sqrt(sxx * syy)
+            r[~((sxx > 0) & (syy > 0))] = np.nan  # constant x or y
+            out.append(np.clip(r, -1.0, 1.0))
+        return out
 
 
 def _pearson_chunk(xc: np.ndarray, ycs: list[np.ndarray], w: np.ndarray) -> list[np.ndarray]:
@@ -298,13 +325,12 @@ def bootstrap_corr_cis_many(x, ys, n_boot: int, rng: np.random.Generator, ci: fl
     xc = x - x.mean()
     tx = _Ties(x)
     ycs = [y - y.mean() for y in ys]
-    tys = [_Ties(y) for y in ys]
-    tys = [(ty, None if ty.no_ties else _Cells(tx, ty)) for ty in tys]
+    plan = _RankPlan(tx, [_Ties(y) for y in ys])
     rs = [{"pearson": [], "spearman": []} for _ in ys]
     for lo in range(0, n_boot, chunk):
         c = _counts(idx[lo:lo + chunk], n)
         w = c.astype(float)
-        for acc, rsp, rp in zip(rs, _spearman_chunk(tx, tys, c, w), _pearson_chunk(xc, ycs, w)):
+        for acc, rsp, rp in zip(rs, plan.chunk(c, w), _pearson_chunk(xc, ycs, w)):
             acc["pearson"].append(np.where(np.isnan(rsp), np.nan, rp))  # same constant resamples
             acc["spearman"].append(rsp)
     out = []
