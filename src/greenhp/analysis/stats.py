@@ -283,19 +283,23 @@ class _RankPlan:
         return out
 
 
-def _pearson_chunk(xc: np.ndarray, ycs: list[np.ndarray], w: np.ndarray) -> list[np.ndarray]:
-    """Pearson r of x with each y for every weighted resample (rows of ``w``), from one matrix
-    product of the weights with (x, x^2, and y, y^2, xy per y) (x and y centred on the sample
-    mean)."""
-    n = w.shape[1]
+def _pearson_terms(xc: np.ndarray, ycs: list[np.ndarray]) -> np.ndarray:
+    """The rows (x, x^2, and y, y^2, xy per y) whose weighted sums give every Pearson r (x and y
+    centred on the sample mean)."""
     rows = [xc, xc * xc]
     for yc in ycs:
         rows += [yc, yc * yc, xc * yc]
-    sums = (np.vstack(rows) @ w.T) / n
+    return np.vstack(rows)
+
+
+def _pearson_chunk(terms: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
+    """Pearson r of x with each y for every weighted resample (rows of ``w``), from one matrix
+    product of the weights with the _pearson_terms."""
+    sums = (terms @ w.T) / w.shape[1]
     mx = sums[0]
     vx = sums[1] - mx * mx
     out = []
-    for i in range(len(ycs)):
+    for i in range((terms.shape[0] - 2) // 3):
         my, syy, sxy = sums[2 + 3 * i: 5 + 3 * i]
         vy = syy - my * my
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -324,13 +328,13 @@ def bootstrap_corr_cis_many(x, ys, n_boot: int, rng: np.random.Generator, ci: fl
     chunk = chunk or max(8, min(250, (1 << 17) // n))
     xc = x - x.mean()
     tx = _Ties(x)
-    ycs = [y - y.mean() for y in ys]
+    terms = _pearson_terms(xc, [y - y.mean() for y in ys])
     plan = _RankPlan(tx, [_Ties(y) for y in ys])
     rs = [{"pearson": [], "spearman": []} for _ in ys]
     for lo in range(0, n_boot, chunk):
         c = _counts(idx[lo:lo + chunk], n)
         w = c.astype(float)
-        for acc, rsp, rp in zip(rs, plan.chunk(c, w), _pearson_chunk(xc, ycs, w)):
+        for acc, rsp, rp in zip(rs, plan.chunk(c, w), _pearson_chunk(terms, w)):
             acc["pearson"].append(np.where(np.isnan(rsp), np.nan, rp))  # same constant resamples
             acc["spearman"].append(rsp)
     out = []
