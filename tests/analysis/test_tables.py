@@ -132,3 +132,81 @@ def test_metric_direction_must_be_declared(runs_factory):
 def test_natural_key_orders_numbers_by_value():
     ids = ["m__lr__x1070", "m__lr__x823", "m__lr__x0.5", "m__original"]
     assert sorted(ids, key=natural_key) == ["m__lr__x0.5", "m__lr__x823", "m__lr__x1070", "m__original"]
+
+
+# The loader parses and strips each distinct cell once (tables._to_numeric, _text); these check it
+# against the cell-by-cell reference (_to_numeric_slow, and _text written out cell by cell).
+NUMERIC_CASES = {
+    "padded": [" 1.5", "1.5 ", "\t2", "", "  ", "3e2", "\u00a07\u2003"],
+    "na words": ["NA", "N/A", " null ", "None", "<NA>", "nan", "NaN", "4"],
+    "ints, no gap": ["1", "2", " 3 ", "2"],
+    "ints with a gap": ["1", "", "3", "2"],
+    "big ints": ["9007199254740993", "", "18446744073709551615", "-9223372036854775808"],
+    "beyond int64": ["18446744073709551616", "1"],
+    "non-finite": ["inf", "-inf", " Infinity", "1e400"],
+    "many distinct": [f" {i * 0.001!r} " for i in range(2000)] + [""] * 50,
+    "all empty": ["", "", ""],
+    "none and nan": [None, "5", np.nan, " 5"],
+    "bad text": ["1", "2", "lots", "3", "lots"],
+    "bad late": ["1"] * 10 + ["x1"],
+}
+
+
+@pytest.mark.parametrize("case", list(NUMERIC_CASES))
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_distinct_value_numbers_agree_with_cell_by_cell(case, dtype):
+    import pandas as pd
+
+    from greenhp.analysis.tables import _to_numeric, _to_numeric_slow
+
+    s = pd.Series(NUMERIC_CASES[case], dtype=dtype, index=range(10, 10 + len(NUMERIC_CASES[case])))
+    try:
+        want = _to_numeric_slow(s, "c")
+    except ValueError as exc:
+        with pytest.raises(ValueError) as err:
+            _to_numeric(s, "c")
+        assert str(err.value) == str(exc)  # the same message, row position included
+        return
+    got = _to_numeric(s, "c")
+    assert got.dtype == want.dtype == float
+    assert got.index.equals(want.index)
+    np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())  # bit for bit, NaN where NaN
+
+
+@pytest.mark.parametrize("values", [
+    [" a", "a", "a ", "", "  ", None, np.nan, "b\u2003", "\u00a0"],
+    [1, 1.0, " 2", 2, None, "x"],  # mixed objects: str() of the first seen of equal values
+    ["only"] * 5,
+    [],
+])
+def test_distinct_value_text_agrees_with_cell_by_cell(values):
+    import pandas as pd
+
+    from greenhp.analysis.tables import _text
+
+    s = pd.Series(values, dtype=object, index=range(3, 3 + len(values)))
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)  # the former _text, cell by cell
+    stripped = np.array([str(u).strip() for u in uniques] + [np.nan], dtype=object)
+    ref = pd.Series(stripped[codes], index=s.index, dtype=object)
+    want = ref.where(ref.notna() & (ref != ""), np.nan).astype(object)
+    got = _text(s)
+    assert got.dtype == object
+    pd.testing.assert_series_equal(got, want, check_exact=True)
+
+
+def test_padded_table_loads_as_the_clean_one(tmp_path, runs):
+    """Spaces around text and numbers and NA words in numeric cells load as the clean table."""
+    import pandas as pd
+
+    clean_path, padded_path = tmp_path / "clean.tsv", tmp_path / "padded.tsv"
+    runs.to_csv(clean_path, sep="\t", index=False)
+    raw = pd.read_csv(clean_path, sep="\t", dtype=str, keep_default_na=False)
+    padded = raw.copy()
+    for c in padded.columns:
+        padded[c] = [f" {v}" if i % 3 == 0 and v else f"{v}  " if i % 3 == 1 and v else v
+                     for i, v in enumerate(padded[c])]
+    empty = (raw == "") & raw.columns.str.endswith("_j")[None, :]
+    padded = padded.mask(empty, "NA")
+    assert empty.to_numpy().any()
+    padded.to_csv(padded_path, sep="\t", index=False)
+    pd.testing.assert_frame_equal(load_runs(padded_path), load_runs(clean_path), check_exact=True)

@@ -184,17 +184,37 @@ def _row_ref(df: pd.DataFrame, mask) -> str:
     return (f"run {rid!r} (row {pos + 1})" if isinstance(rid, str) else f"row {pos + 1}") + more
 
 
+def _stripped_uniques(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, stripped)``: each distinct cell stripped once, as text (an object array), and
+    each row's code into it; a missing cell has code -1. Text is factorized as a plain object
+    array (half the time of a ``str`` Series) and the uniques iterated as one: iterating their
+    Index boxes each value through ``__getitem__`` (10x slower on 100k values)."""
+    text = series.dtype == object or isinstance(series.dtype, pd.StringDtype)
+    codes, uniques = pd.factorize(series.to_numpy(dtype=object) if text else series,
+                                  use_na_sentinel=True)
+    stripped = np.empty(len(uniques), dtype=object)
+    stripped[:] = [str(u).strip() for u in np.asarray(uniques, dtype=object)]
+    return codes, stripped
+
+
+def _take(values: np.ndarray, codes: np.ndarray, index, dtype=object) -> pd.Series:
+    """``values[codes]`` as a Series on ``index``, NaN where the code is -1 (a missing cell).
+    The per-cell work of _text and _to_numeric is done once per distinct value, then spread."""
+    if (codes < 0).any():
+        values = np.append(values, np.array([np.nan], dtype=values.dtype))  # codes -1 -> the NaN
+    return pd.Series(values[codes], index=index, dtype=dtype)
+
+
 def _stripped(series: pd.Series) -> pd.Series:
     """Cells as stripped text (NaN stays NaN), stripping each distinct value once."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    stripped = np.array([str(u).strip() for u in uniques] + [np.nan], dtype=object)
-    return pd.Series(stripped[codes], index=series.index, dtype=object)
+    codes, stripped = _stripped_uniques(series)
+    return _take(stripped, codes, series.index)
 
 
 def _text(series: pd.Series) -> pd.Series:
     """Stripped text; NaN for missing or empty cells (vectorised)."""
-    s = _stripped(series)
-    return s.where(s.notna() & (s != ""), np.nan).astype(object)
+    codes, stripped = _stripped_uniques(series)
+    return _take(np.where(stripped == "", np.nan, stripped).astype(object), codes, series.index)
 
 
 def _to_bool(series: pd.Series, name: str) -> pd.Series:
@@ -214,15 +234,35 @@ def _to_bool(series: pd.Series, name: str) -> pd.Series:
     return out
 
 
-def _to_numeric(series: pd.Series, name: str) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        return series.astype(float)
+def _to_numeric_slow(series: pd.Series, name: str) -> pd.Series:
+    """_to_numeric cell by cell: the reference the distinct-value path must agree with, and where
+    its errors (with their row positions) come from."""
     s = _stripped(series)
     s = s.where(~(s.isna() | s.isin(_NA_STRINGS)), np.nan)
     try:
         return pd.to_numeric(s, errors="raise").astype(float)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"runs table: column {name!r} is not numeric ({exc})") from None
+
+
+def _to_numeric(series: pd.Series, name: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.astype(float)
+    # Parse each distinct stripped cell once (a NaN added where any cell is missing, so that
+    # pd.to_numeric sees the same set of values and picks the same dtype), then spread by code.
+    # Anything unusual, an error included, goes cell by cell (the same result or message).
+    codes, stripped = _stripped_uniques(series)
+    na = np.fromiter((u in _NA_STRINGS for u in stripped), dtype=bool, count=len(stripped))
+    vals = np.where(na, np.nan, stripped).astype(object)
+    if (codes < 0).any():
+        vals = np.append(vals, np.array([np.nan], dtype=object))
+    try:
+        num = pd.to_numeric(pd.Series(vals, dtype=object), errors="raise")
+    except (ValueError, TypeError):
+        return _to_numeric_slow(series, name)
+    if num.dtype not in (np.float64, np.int64):
+        return _to_numeric_slow(series, name)
+    return pd.Series(num.to_numpy(dtype=float)[codes], index=series.index, dtype=float)
 
 
 def _maybe_numeric(series: pd.Series) -> pd.Series:
