@@ -135,3 +135,55 @@ def test_thin_scripts_run(tmp_path, runs_factory):
     assert "summary" in (tmp_path / "plots" / "summary.rst").read_text()
     rec = pd.read_csv(stats_out["recommendations"], sep="\t")
     assert list(rec.mutant_id) == ["digits_cnn__epochs__x5"] * 2
+
+
+def _busy_figure(n_points=300, legend_loc=None):
+    """Panels like hp_vs_energy's: constrained layout, log axis with labelled minor ticks, a
+    legend placed "best" among many dots, a colour bar, a suptitle."""
+    import matplotlib
+
+    rng = np.random.default_rng(1)
+    fig, axes = plots._panel_grid(4, 4.6, 3.8)
+    for k, ax in enumerate(axes.flat[:4]):
+        xs = np.array([0.1, 0.2, 0.5, 1.0])
+        line = ax.errorbar(xs, [3e4, 2e4, 2.5e4, 1e4], yerr=2e3, marker="o", capsize=3, label="single")
+        ax.scatter(rng.choice(xs, n_points), rng.uniform(5e3, 4e4, n_points), s=10, alpha=0.6,
+                   color=line[0].get_color(), zorder=3)
+        plots._log_axis(ax, "lr", xs)
+        ax.legend(fontsize=6, **({"loc": legend_loc} if legend_loc else {}))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.EngFormatter(unit="J"))
+        ax.set_title(f"panel {k}\nsecond line", fontsize=9)
+    im = axes.flat[4].imshow(rng.uniform(-1, 1, (3, 4)), cmap="RdBu_r")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="rho")
+    fig.suptitle("a busy figure", fontsize=10)
+    return fig
+
+
+@pytest.mark.parametrize("legend_loc", [None, "lower left"])
+def test_save_lays_out_once_and_draws_what_savefig_tight_draws(tmp_path, legend_loc):
+    """_save lays the figure out once and pins "best" legends: the PNG is byte for byte the one
+    savefig(bbox_inches="tight") writes (which lays out and places legends on every pass)."""
+    import matplotlib.pyplot as plt
+
+    fig = _busy_figure(legend_loc=legend_loc)
+    fig.savefig(tmp_path / "ref.png", dpi=plots.PNG_DPI, bbox_inches="tight")
+    plt.close(fig)
+    png, svg = plots._save(_busy_figure(legend_loc=legend_loc), tmp_path / "fast")
+    assert png.read_bytes() == (tmp_path / "ref.png").read_bytes()
+    assert svg.read_text().count("<text") > 20  # text stays text
+
+
+def test_dense_dots_are_an_image_in_the_svg_and_the_rest_stays_vector(tmp_path, normal, monkeypatch):
+    runs, tables = normal
+    sparse = plots.hp_vs_energy(runs, tmp_path / "sparse")[1].read_text()
+    assert "<image" not in sparse  # a few dots: every dot a vector marker
+    monkeypatch.setattr(plots, "RASTER_POINTS", 10)
+    dense_png, dense_svg = plots.hp_vs_energy(runs, tmp_path / "dense")
+    svg = dense_svg.read_text()
+    assert svg.count("<image") >= 1  # the dots, one image per panel
+    assert svg.count("<use") < sparse.count("<use")  # no vector marker per dot
+    # the text, the lines and the PNG are what they were
+    import re
+    texts = lambda s: sorted(re.findall(r"<text[^>]*>([^<]*)<", s))  # noqa: E731
+    assert texts(svg) == texts(sparse) and len(texts(svg)) > 10
+    assert dense_png.read_bytes() == (tmp_path / "sparse.png").read_bytes()
