@@ -187,3 +187,35 @@ def test_dense_dots_are_an_image_in_the_svg_and_the_rest_stays_vector(tmp_path, 
     texts = lambda s: sorted(re.findall(r"<text[^>]*>([^<]*)<", s))  # noqa: E731
     assert texts(svg) == texts(sparse) and len(texts(svg)) > 10
     assert dense_png.read_bytes() == (tmp_path / "sparse.png").read_bytes()
+
+
+def test_mean_ci_half_width_is_the_t_interval():
+    """plots uses scipy.special.stdtrit (scipy.stats.t.ppf's own implementation) to avoid
+    importing scipy.stats: the same numbers."""
+    import math
+
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 5, 30, 1000):
+        v = rng.normal(100.0, 5.0, n)
+        m, half = plots._mean_ci(v)
+        assert m == v.mean()
+        assert half == sps.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n)
+    assert np.isnan(plots._mean_ci(np.array([1.0]))[1])
+
+
+def test_plots_and_import_jobs_do_not_import_scipy_stats():
+    import subprocess
+    import sys
+
+    code = ("import sys; import greenhp.analysis.plots, greenhp.analysis.summary, "
+            "greenhp.analysis.tables; from greenhp.analysis import TABLE_NAMES, load_runs; "
+            "print('scipy.stats' in sys.modules)")
+    import os
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=env)
+    assert out.stdout.strip() == "False"
+    from greenhp import analysis
+    assert analysis.correlations is analysis.stats.correlations  # still there, on first use
