@@ -319,6 +319,8 @@ def _fill_hyperparameters(out: pd.DataFrame) -> None:
     original = _maybe_numeric(out["original"])
     numeric_vo = pd.api.types.is_float_dtype(value) and pd.api.types.is_float_dtype(original)
     mutated = sorted(h for h in hp_of.dropna().unique() if h != ORIGINAL)
+    is_ok = out["status"] == OK
+    subject_rows = {}  # subject -> its rows: one comparison per subject, not per subject and h
     for h in mutated:
         col = HP_PREFIX + h
         hv = _to_numeric(out[col], col) if col in out else pd.Series(np.nan, index=out.index)
@@ -332,12 +334,14 @@ def _fill_hyperparameters(out: pd.DataFrame) -> None:
                                  f"{float(value.iloc[i]):g} but {col} = {float(hv.iloc[i]):g}")
             hv = hv.where(~(rows_h & hv.isna()), value)
             value = value.where(~(rows_h & value.isna()), hv)
-        lack = rows_h & hv.isna() & (out["status"] == OK)
+        lack = rows_h & hv.isna() & is_ok
         if lack.any():
             raise ValueError(f"runs table: {col} and value are both empty for {_row_ref(out, lack)}, "
                              f"a mutant of {h}; fill one of them")
         for subject in out.loc[rows_h, "subject"].dropna().unique():
-            subj = out["subject"] == subject
+            if subject not in subject_rows:
+                subject_rows[subject] = out["subject"] == subject
+            subj = subject_rows[subject]
             # the original value of h: the originals' hp_<h>, the mutants of other hyperparameters'
             # hp_<h> (they keep h at its original value) and the 'original' of the mutants of h
             cands = list(hv[subj & ~rows_h].dropna())
@@ -434,8 +438,8 @@ def validate_runs(df: pd.DataFrame, metric_directions: Mapping[str, str] | None 
         if empty.any():
             raise ValueError(f"runs table: column {c!r} is empty in {_row_ref(out, empty)}"
                              + ("; originals have hyperparameter 'none'" if c == "hyperparameter" else ""))
-    counts = out["run_id"].value_counts()
-    if (counts > 1).any():
+    counts = out["run_id"].value_counts() if not out["run_id"].is_unique else None
+    if counts is not None and (counts > 1).any():
         rid = counts.index[counts > 1][0]
         rows = np.flatnonzero((out["run_id"] == rid).to_numpy()) + 1
         raise ValueError(f"runs table: run_id {rid!r} appears {int(counts[rid])} times (rows "
