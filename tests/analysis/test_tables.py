@@ -210,3 +210,18 @@ def test_padded_table_loads_as_the_clean_one(tmp_path, runs):
     assert empty.to_numpy().any()
     padded.to_csv(padded_path, sep="\t", index=False)
     pd.testing.assert_frame_equal(load_runs(padded_path), load_runs(clean_path), check_exact=True)
+
+
+def test_import_writes_what_plain_to_csv_writes(tmp_path, runs):
+    """import_runs writes all-empty number columns as text (faster): the same bytes."""
+    from greenhp.analysis.tables import import_runs
+
+    src, dst = tmp_path / "in.tsv", tmp_path / "runs.tsv"
+    runs.assign(co2e_g=np.nan, seed=1.5).to_csv(src, sep="\t", index=False)
+    checked = import_runs(src, dst)
+    written = dst.read_text()
+    header = written.split("\n", 1)[0].split("\t")
+    plain = checked.reindex(columns=header)
+    empty_numbers = [c for c in header if plain[c].dtype.kind == "f" and plain[c].isna().all()]
+    assert "co2e_g" in empty_numbers and "seed" not in empty_numbers
+    assert written == plain.to_csv(sep="\t", index=False)
