@@ -11,5 +11,6 @@ tables = analyse(snakemake.input.runs, alpha=p.alpha,  # noqa: F821
                  carbon_g_per_kwh=p.carbon_g_per_kwh, price_per_kwh=p.price_per_kwh,
                  test=getattr(p, "test", "welch"),
                  metric_directions=getattr(p, "metric_directions", None) or None,
-                 window=getattr(p, "window", "whole"))
+                 window=getattr(p, "window", "whole"),
+                 workers=snakemake.threads)  # noqa: F821
 write_tables(tables, {n: snakemake.output[n] for n in TABLE_NAMES if n in snakemake.output.keys()})  # noqa: F821

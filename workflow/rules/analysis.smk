@@ -20,6 +20,11 @@ config["_report_rst"] = {
     "runs_table": rst_escape(config.get("runs_table", "")),
 }
 
+# The statistics and the figures each split into two independent parts that run side by side in
+# forked processes (greenhp.parallel): correlations beside comparisons, the figures of the runs
+# beside those of the tables. Snakemake gives a job at most --cores; with --cores 1 they run in turn.
+ANALYSIS_THREADS = 2
+
 STAT_TABLES = [
     "correlations",
     "comparisons",
@@ -66,6 +71,7 @@ rule stats:
         **config["analysis"],
         carbon_g_per_kwh=config["carbon"]["intensity_g_per_kwh"],
         price_per_kwh=config["carbon"]["price_per_kwh"],
+    threads: ANALYSIS_THREADS
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -133,6 +139,7 @@ rule plots:
         # the records' folder (power timelines are looked up there at run time, on the same
         # file system as the training jobs); a function, as it is a folder, not a file prefix
         runs_dir=lambda wildcards: RUNS_DIR,
+    threads: ANALYSIS_THREADS
     conda:
         "../../envs/analysis.yaml"
     script:

@@ -41,15 +41,19 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
             carbon_g_per_kwh: float = DEFAULT_CARBON_G_PER_KWH,
             price_per_kwh: float = DEFAULT_PRICE_PER_KWH, test: str = "welch",
             ci: float = 0.95, metric_directions: Mapping[str, str] | None = None,
-            window: str = "whole") -> dict[str, pd.DataFrame]:
+            window: str = "whole", workers: int = 1) -> dict[str, pd.DataFrame]:
     """Run every analysis on a runs table (a DataFrame or a path to ``runs.tsv``).
 
     ``test``: the two-sample test of the verdicts, "welch" (default), "student" (the reference
     study's) or "mwu". ``metric_directions``: {metric_name: "maximize"|"minimize"} for runs whose
     table does not declare the direction. ``window``: "whole" (the training process's whole energy)
     or "training" (the training window, runs-table columns ``train_*``; see
-    greenhp.analysis.epochs). Returns ``{name: DataFrame}`` for every name in TABLE_NAMES.
+    greenhp.analysis.epochs). ``workers``: processes to use (the rule's threads): with 2, the
+    correlations and the mutant comparisons run side by side (greenhp.parallel); the tables are
+    the same. Returns ``{name: DataFrame}`` for every name in TABLE_NAMES.
     """
+    from greenhp.parallel import blas_threads, run_parts
+
     from .epochs import require_window, window_metric, window_metrics
     from .stats import compare_mutants, correlations, sensitivity, win_tie_loss
 
@@ -57,22 +61,34 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
             else validate_runs(runs, metric_directions))
     require_window(runs, window)
     metrics, energy = window_metrics(METRICS, window), window_metric("total_energy_j", window)
-    corr = correlations(runs, n_boot=n_boot, seed=seed, ci=ci, metrics=metrics)
-    comp = compare_mutants(runs, alpha=alpha, delta_threshold=delta_threshold, n_boot=n_boot,
-                           seed=seed, ci=ci, test=test, metrics=metrics)
-    per_mutant, tests, cv = sensitivity(runs, comp, energy_metric=energy,
-                                        cv_metrics=window_metrics(ENERGY_METRICS + ("duration_s",), window))
-    return {
-        "correlations": corr,
-        "comparisons": comp,
-        "win_tie_loss": win_tie_loss(comp, energy_metrics=window_metrics(ENERGY_METRICS, window)),
-        "sensitivity": per_mutant,
-        "sensitivity_tests": tests,
-        "variability": cv,
-        "recommendations": recommend(comp, runs, alpha=alpha, carbon_g_per_kwh=carbon_g_per_kwh,
-                                     price_per_kwh=price_per_kwh, energy_metric=energy),
-        "pareto": pareto_front(runs, energy_metric=energy),
-    }
+
+    def comparisons() -> dict[str, pd.DataFrame]:
+        comp = compare_mutants(runs, alpha=alpha, delta_threshold=delta_threshold, n_boot=n_boot,
+                               seed=seed, ci=ci, test=test, metrics=metrics)
+        per_mutant, tests, cv = sensitivity(
+            runs, comp, energy_metric=energy,
+            cv_metrics=window_metrics(ENERGY_METRICS + ("duration_s",), window))
+        return {
+            "comparisons": comp,
+            "win_tie_loss": win_tie_loss(comp, energy_metrics=window_metrics(ENERGY_METRICS, window)),
+            "sensitivity": per_mutant,
+            "sensitivity_tests": tests,
+            "variability": cv,
+            "recommendations": recommend(comp, runs, alpha=alpha, carbon_g_per_kwh=carbon_g_per_kwh,
+                                         price_per_kwh=price_per_kwh, energy_metric=energy),
+            "pareto": pareto_front(runs, energy_metric=energy),
+        }
+
+    # one BLAS thread per process: the job's cores go to the parts (the products here are thin,
+    # and measured faster on one thread than on two)
+    with blas_threads(1):
+        parts = run_parts({
+            "correlations": lambda: correlations(runs, n_boot=n_boot, seed=seed, ci=ci,
+                                                 metrics=metrics),
+            "comparisons": comparisons,
+        }, workers)
+    tables = {"correlations": parts["correlations"], **parts["comparisons"]}
+    return {name: tables[name] for name in TABLE_NAMES}
 
 
 #: Tables of the per-epoch analysis (greenhp.analysis.epochs), written to results/stats/<name>.tsv.

@@ -431,12 +431,20 @@ def timeline_figure(runs: pd.DataFrame, runs_dir, out) -> list[Path]:
     return paths
 
 
+#: Figures drawn from the runs table alone (the others need a statistics table).
+RUNS_ONLY = ("hp_vs_energy", "power_timeline", "epoch_curves")
+
+
 def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
                 stems: Mapping[str, str | Path], runs_dir=None, window: str = "whole",
-                epochs: pd.DataFrame | None = None) -> dict[str, list[Path]]:
+                epochs: pd.DataFrame | None = None, workers: int = 1) -> dict[str, list[Path]]:
     """Draw the figures named in ``stems`` (keys from PLOT_NAMES) to those path stems.
     ``runs_dir``: the folder of the run records, where power timelines are looked for; ``window``:
-    the energy window of the statistics (greenhp.analysis.epochs); ``epochs``: results/epochs.tsv."""
+    the energy window of the statistics (greenhp.analysis.epochs); ``epochs``: results/epochs.tsv.
+    ``workers`` > 1: the figures of the runs alone (RUNS_ONLY, hp_vs_energy the costliest of all)
+    are drawn in a second process beside the others (greenhp.parallel)."""
+    from greenhp.parallel import run_parts
+
     from .epochs import epoch_curves_figure, window_metric
 
     empty = pd.DataFrame()
@@ -448,14 +456,22 @@ def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
         "sensitivity": lambda o: sensitivity(tables.get("sensitivity", empty), runs, o),
         "power_timeline": lambda o: timeline_figure(runs, runs_dir, o),
     }
-    out = {}
-    for name, stem in stems.items():
+
+    def one(name: str) -> list[Path]:
         try:
-            out[name] = draw[name](stem)
+            return draw[name](stems[name])
         except Exception:  # noqa: BLE001 - log, then still leave a figure behind
             log.exception("plot %s failed; writing a 'no data' figure", name)
-            out[name] = _no_data(stem, name, "plot failed; see log")
-    return out
+            return _no_data(stems[name], name, "plot failed; see log")
+
+    lanes = {"figures of the tables": [n for n in stems if n not in RUNS_ONLY],
+             "figures of the runs": [n for n in stems if n in RUNS_ONLY]}
+    drawn = run_parts({lane: (lambda names=names: {n: one(n) for n in names})
+                       for lane, names in lanes.items() if names}, workers)
+    out = {}
+    for part in drawn.values():
+        out.update(part)
+    return {name: out[name] for name in stems}
 
 
 def make_all(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], outdir,
