@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from greenhp.analysis.tables import (
@@ -225,3 +226,26 @@ def test_import_writes_what_plain_to_csv_writes(tmp_path, runs):
     empty_numbers = [c for c in header if plain[c].dtype.kind == "f" and plain[c].isna().all()]
     assert "co2e_g" in empty_numbers and "seed" not in empty_numbers
     assert written == plain.to_csv(sep="\t", index=False)
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_write_tsv_writes_what_to_csv_writes(tmp_path, quoted):
+    from greenhp.analysis.tables import write_tsv
+
+    n = 7
+    df = pd.DataFrame({
+        "f": [0.1, -0.0, 1e16, 1.5e-300, np.inf, np.nan, 21600.0],
+        "all_nan": np.nan,
+        "i": pd.array([1, None, 3, 4, 5, 6, 7], dtype="Int64"),
+        "b": pd.array([True, False, None, True, True, False, None], dtype="boolean"),
+        "o": ["a", None, 2.5, "é ü", np.nan, "x y", "1e-05"],
+        "s": pd.Series(["p", "q", None, "r", "s", "t", "u"], dtype=object),
+    })
+    if quoted:
+        df.loc[2, "s"] = 'say "hi"\tand\nbye'
+    assert len(df) == n
+    for frame in (df, df.iloc[0:0], df[["f"]]):
+        want, got = tmp_path / "want.tsv", tmp_path / "got.tsv"
+        frame.to_csv(want, sep="\t", index=False)
+        write_tsv(frame, got)
+        assert got.read_bytes() == want.read_bytes()

@@ -6,6 +6,8 @@ NaN: no energy is ever treated as 0.
 """
 from __future__ import annotations
 
+import csv
+import os
 import re
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -640,15 +642,40 @@ def import_runs(src: str | Path, dst: str | Path,
     cols = [c for c in RUN_COLUMNS if c in checked.columns or not c.startswith(HP_PREFIX)]
     cols += [c for c in checked.columns if c not in cols]
     out = checked.reindex(columns=cols)
-    # An all-empty number column is written as empty cells either way; as text pandas does not
-    # first format each NaN as 'nan' (1.2 s of to_csv's 4 s on a 100k-row table, whose net,
-    # share, CO2 and training-window columns are all empty).
-    empty = [c for c in out.columns if out[c].dtype.kind == "f" and out[c].isna().all()]
-    if empty:
-        out = out.astype({c: object for c in empty})
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp")
-    out.to_csv(tmp, sep="\t", index=False)
+    write_tsv(out, tmp)
     tmp.replace(dst)
     return checked
+
+
+def _cells(series: pd.Series) -> list[str]:
+    """A column's cells as to_csv writes them: numbers in Python's shortest round-trip form
+    (repr, which is what pandas' float formatting gives too), missing values empty."""
+    if series.dtype.kind == "f":
+        return ["" if v != v else repr(v) for v in series.to_numpy().tolist()]
+    missing = series.isna().to_numpy()
+    values = series.to_numpy(dtype=object)
+    return ["" if m else str(v) for v, m in zip(values.tolist(), missing.tolist())]
+
+
+def write_tsv(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` as ``df.to_csv(path, sep="\t", index=False)`` does, byte for byte (tested),
+    about twice as fast on a large runs table: each column is formatted once as a list of
+    strings and the rows go through the same C csv writer (minimal quoting)."""
+    header = [str(c) for c in df.columns]
+    cols = [_cells(df[c]) for c in df.columns]
+    plain = len(cols) > 1 and not any(  # nothing to quote: rows are the cells joined by tabs
+        ch in text for text in ["\x00".join(header)] + ["\x00".join(c) for c in cols]
+        for ch in '\t"\r\n')
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        if plain:
+            f.write("\t".join(header) + os.linesep)
+            if cols[0]:
+                f.write(os.linesep.join(map("\t".join, zip(*cols))) + os.linesep)
+            return
+        w = csv.writer(f, delimiter="\t", quotechar='"', quoting=csv.QUOTE_MINIMAL,
+                       lineterminator=os.linesep)
+        w.writerow(header)
+        w.writerows(zip(*cols))
