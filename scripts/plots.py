@@ -1,15 +1,16 @@
 """Snakemake script: the study's figures (PNG + SVG beside it) and the summary page (rst + html)."""
 import logging
 
-from greenhp.analysis import TABLE_NAMES, load_runs, read_tables
+from greenhp.analysis import TABLE_NAMES, read_tables
 from greenhp.analysis.epochs import load_epochs, summary_lines
 from greenhp.analysis.plots import EPOCH_PLOT_NAMES, PLOT_NAMES, write_named
 from greenhp.analysis.summary import rst_to_html, write_summary
+from greenhp.analysis.tables import load_checked
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
 logging.captureWarnings(True)
 sm = snakemake  # noqa: F821
-runs = load_runs(sm.input.runs, getattr(sm.params, "metric_directions", None) or None)
+runs = load_checked(sm.input.runs_checked)  # the table the statistics job loaded and checked
 tables = read_tables({n: sm.input[n] for n in TABLE_NAMES if n in sm.input.keys()})
 window = getattr(sm.params, "window", "whole")
 epochs = load_epochs(sm.input.epochs) if "epochs" in sm.input.keys() else None

@@ -2,11 +2,14 @@
 import logging
 
 from greenhp.analysis import TABLE_NAMES, analyse, load_runs, write_tables
+from greenhp.analysis.tables import save_checked
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
 logging.captureWarnings(True)
 p = snakemake.params  # noqa: F821
-tables = analyse(snakemake.input.runs, alpha=p.alpha,  # noqa: F821
+runs = load_runs(snakemake.input.runs, getattr(p, "metric_directions", None) or None)  # noqa: F821
+save_checked(runs, snakemake.output.runs_checked)  # noqa: F821 - for the figures job (temp)
+tables = analyse(runs, alpha=p.alpha, validated=True,
                  delta_threshold=p.delta_threshold, n_boot=p.n_boot, seed=p.seed,
                  carbon_g_per_kwh=p.carbon_g_per_kwh, price_per_kwh=p.price_per_kwh,
                  test=getattr(p, "test", "welch"),

@@ -65,6 +65,8 @@ rule stats:
             caption="../report/recommendations.rst",
             category="5. Recommendations",
         ),
+        # the checked runs table, handed to rule plots so that it need not parse it again
+        runs_checked=temp(f"{ANALYSIS_DIR}/stats/runs_checked.pkl"),
     log:
         f"{LOG_DIR}/stats.log",
     params:
@@ -109,6 +111,7 @@ if EPOCHS_TABLE:
 rule plots:
     input:
         runs=f"{ANALYSIS_DIR}/runs.tsv",
+        runs_checked=f"{ANALYSIS_DIR}/stats/runs_checked.pkl",
         **{name: f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in STAT_TABLES},
         recommendations=f"{ANALYSIS_DIR}/recommendations.tsv",
         **({"epochs": EPOCHS_TABLE} if EPOCHS_TABLE else {}),
@@ -133,7 +136,6 @@ rule plots:
         f"{LOG_DIR}/plots.log",
     params:
         alpha=config["analysis"]["alpha"],
-        metric_directions=config["analysis"].get("metric_directions", {}),
         window=config["analysis"].get("window", "whole"),
         tolerance=config["analysis"].get("early_stop_tolerance", 0.01),
         # the records' folder (power timelines are looked up there at run time, on the same

@@ -41,7 +41,8 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
             carbon_g_per_kwh: float = DEFAULT_CARBON_G_PER_KWH,
             price_per_kwh: float = DEFAULT_PRICE_PER_KWH, test: str = "welch",
             ci: float = 0.95, metric_directions: Mapping[str, str] | None = None,
-            window: str = "whole", workers: int = 1) -> dict[str, pd.DataFrame]:
+            window: str = "whole", workers: int = 1,
+            validated: bool = False) -> dict[str, pd.DataFrame]:
     """Run every analysis on a runs table (a DataFrame or a path to ``runs.tsv``).
 
     ``test``: the two-sample test of the verdicts, "welch" (default), "student" (the reference
@@ -50,15 +51,19 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
     or "training" (the training window, runs-table columns ``train_*``; see
     greenhp.analysis.epochs). ``workers``: processes to use (the rule's threads): with 2, the
     correlations and the mutant comparisons run side by side (greenhp.parallel); the tables are
-    the same. Returns ``{name: DataFrame}`` for every name in TABLE_NAMES.
+    the same. ``validated``: ``runs`` is a DataFrame that load_runs / validate_runs returned
+    (with the same ``metric_directions``), not checked again. Returns ``{name: DataFrame}`` for
+    every name in TABLE_NAMES.
     """
     from greenhp.parallel import blas_threads, run_parts
 
     from .epochs import require_window, window_metric, window_metrics
     from .stats import compare_mutants, correlations, sensitivity, win_tie_loss
 
-    runs = (load_runs(runs, metric_directions) if isinstance(runs, (str, Path))
-            else validate_runs(runs, metric_directions))
+    if isinstance(runs, (str, Path)):
+        runs = load_runs(runs, metric_directions)
+    elif not validated:
+        runs = validate_runs(runs, metric_directions)
     require_window(runs, window)
     metrics, energy = window_metrics(METRICS, window), window_metric("total_energy_j", window)
 
