@@ -12,7 +12,8 @@ from testutil import ROOT
 
 ENVS = sorted((ROOT / "envs").glob("*.yaml"))
 NOT_IN_JOBS = {"snakemake", "pytest"}  # Snakemake runs the jobs; pytest runs the tests
-CORE = {"numpy", "pandas", "scipy", "matplotlib", "pyyaml", "jsonschema", "nvidia-ml-py"}  # pyproject's dependencies
+CORE = {"numpy", "pandas", "scipy", "matplotlib", "pyyaml", "jsonschema", "nvidia-ml-py",
+        "threadpoolctl"}  # pyproject's dependencies
 REQ = re.compile(r"^([A-Za-z0-9_.-]+)\s*(.*)$")
 
 

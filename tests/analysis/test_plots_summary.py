@@ -121,9 +121,11 @@ def test_thin_scripts_run(tmp_path, runs_factory):
         runs_path, sep="\t", index=False)
     params = _NL(alpha=0.05, delta_threshold=0.147, n_boot=30, seed=0, carbon_g_per_kwh=400.0,
                  price_per_kwh=0.3)
-    stats_out = _NL({n: str(tmp_path / "stats" / f"{n}.tsv") for n in TABLE_NAMES})
+    stats_out = _NL({n: str(tmp_path / "stats" / f"{n}.tsv") for n in TABLE_NAMES},
+                    runs_checked=str(tmp_path / "stats" / "runs_checked.pkl"))
+    # threads=2: the scripts' parts run in two processes (greenhp.parallel), as under Snakemake
     sm = type("SM", (), dict(input=_NL(runs=str(runs_path)), output=stats_out, params=params,
-                             log=_NL(l=str(tmp_path / "stats.log"))))
+                             log=_NL(l=str(tmp_path / "stats.log")), threads=2))
     runpy.run_path(str(ROOT / "scripts" / "stats.py"), init_globals={"snakemake": sm})
     assert all(Path(p).is_file() for p in stats_out.values())
     plot_out = _NL({n: str(tmp_path / "plots" / f"{n}.png") for n in plots.PLOT_NAMES},

@@ -347,3 +347,12 @@ def test_correlation_intervals_do_not_depend_on_the_chunks():
     for chunk in (1, 7, 200):
         got = S.bootstrap_corr_cis_many(x, ys, 200, np.random.default_rng(2), chunk=chunk)
         np.testing.assert_allclose(flat(got), flat(want), rtol=1e-12)  # Pearson: BLAS sum order
+
+
+def test_analysis_tables_are_the_same_in_two_processes():
+    from greenhp.analysis import TABLE_NAMES
+
+    runs = validate_runs(make_runs(modes=("single", "pair"), reps=4))
+    one, two = analyse(runs, n_boot=50), analyse(runs, n_boot=50, workers=2)
+    for name in TABLE_NAMES:
+        pd.testing.assert_frame_equal(one[name], two[name], check_exact=True)

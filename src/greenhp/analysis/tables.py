@@ -555,6 +555,7 @@ def save_checked(runs: pd.DataFrame, path: str | Path) -> None:
     to the figures job of the same run (a Snakemake temp() file, deleted once drawn), which then
     skips parsing and checking runs.tsv again (1.5 s at 100,000 rows). Not a results file."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     runs.to_pickle(tmp)
     tmp.replace(path)
