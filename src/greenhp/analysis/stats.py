@@ -308,6 +308,16 @@ def _pearson_chunk(terms: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def _percentile_ci(r: np.ndarray, n_boot: int, ci: float) -> tuple[float, float]:
+    """Percentile interval of the finite bootstrap replicates ``r``; NaN when fewer than half of
+    the ``n_boot`` resamples gave one."""
+    r = r[np.isfinite(r)]
+    if r.size < max(1, n_boot // 2):
+        return math.nan, math.nan
+    lo, hi = np.percentile(r, [50 * (1 - ci), 50 * (1 + ci)])
+    return float(lo), float(hi)
+
+
 def bootstrap_corr_cis_many(x, ys, n_boot: int, rng: np.random.Generator, ci: float = 0.95,
                             chunk: int | None = None) -> list[dict[str, tuple[float, float]]]:
     """Percentile bootstrap CIs of the Pearson and the Spearman coefficient of ``x`` with each
@@ -337,19 +347,8 @@ def bootstrap_corr_cis_many(x, ys, n_boot: int, rng: np.random.Generator, ci: fl
         for acc, rsp, rp in zip(rs, plan.chunk(c, w), _pearson_chunk(terms, w)):
             acc["pearson"].append(np.where(np.isnan(rsp), np.nan, rp))  # same constant resamples
             acc["spearman"].append(rsp)
-    out = []
-    for acc in rs:
-        res = {}
-        for method, parts in acc.items():
-            r = np.concatenate(parts)
-            r = r[np.isfinite(r)]
-            if r.size < max(1, n_boot // 2):
-                res[method] = nan
-            else:
-                lo_, hi_ = np.percentile(r, [50 * (1 - ci), 50 * (1 + ci)])
-                res[method] = (float(lo_), float(hi_))
-        out.append(res)
-    return out
+    return [{method: _percentile_ci(np.concatenate(parts), n_boot, ci)
+             for method, parts in acc.items()} for acc in rs]
 
 
 def bootstrap_corr_cis(x, y, n_boot: int, rng: np.random.Generator, ci: float = 0.95,
@@ -361,16 +360,6 @@ def bootstrap_corr_cis(x, y, n_boot: int, rng: np.random.Generator, ci: float = 
 def bootstrap_corr_ci(x, y, method: str, n_boot: int, rng: np.random.Generator, ci: float = 0.95):
     """Percentile bootstrap CI of a Pearson/Spearman coefficient (see bootstrap_corr_cis_many)."""
     return bootstrap_corr_cis(x, y, n_boot, rng, ci)[method]
-
-
-def _percentile_ci(r: np.ndarray, n_boot: int, ci: float) -> tuple[float, float]:
-    """Percentile interval of the finite bootstrap replicates ``r``; NaN when fewer than half of
-    the ``n_boot`` resamples gave one."""
-    r = r[np.isfinite(r)]
-    if r.size < max(1, n_boot // 2):
-        return math.nan, math.nan
-    lo, hi = np.percentile(r, [50 * (1 - ci), 50 * (1 + ci)])
-    return float(lo), float(hi)
 
 
 def _rel_change_ci(means_orig, means_mut, n_boot: int, ci: float) -> tuple[float, float]:
@@ -410,17 +399,6 @@ def bootstrap_means(values: np.ndarray, n_boot: int, seed: int, key: tuple) -> l
         for i, j in enumerate(cols):
             out[j] = means[:, i]
     return out
-
-
-def bootstrap_rel_change_ci(orig, mut, n_boot: int, rng: np.random.Generator, ci: float = 0.95):
-    """Percentile bootstrap CI of mean(mut)/mean(orig) - 1 (each side resampled on its own)."""
-    a = np.asarray(orig, dtype=float)
-    b = np.asarray(mut, dtype=float)
-    if a.size < 2 or b.size < 2 or n_boot < 1:
-        return math.nan, math.nan
-    ma = a[rng.integers(0, a.size, size=(n_boot, a.size))].mean(axis=1)
-    mb = b[rng.integers(0, b.size, size=(n_boot, b.size))].mean(axis=1)
-    return _rel_change_ci(ma, mb, n_boot, ci)
 
 
 def _metrics_present(df: pd.DataFrame, metrics) -> list[str]:
