@@ -126,8 +126,9 @@ def _grid(n: int, w: float = 4.2, h: float = 3.4):
     return fig, list(axes.flat[:n])
 
 
-def _energy_label(rows: pd.DataFrame, base: str = "total energy (J)") -> str:
-    note = estimate_note(rows)
+def _energy_label(rows: pd.DataFrame, base: str = "total energy (J)", note: str | None = None) -> str:
+    """``base`` and the estimate note of ``rows`` (or the ``note`` given) after it."""
+    note = estimate_note(rows) if note is None else note
     return f"{base} {note}" if note else base
 
 
@@ -313,8 +314,8 @@ def tradeoff(runs: pd.DataFrame, pareto: pd.DataFrame, out) -> list[Path]:
         orig = g[g["hyperparameter"] == ORIGINAL]
         ax.scatter(orig["mean_energy_j"], orig["mean_metric"], marker="*", s=120, c="tab:red",
                    label="original", zorder=3)
-        base, note = f"mean {g['energy_metric'].iloc[0]}", notes(subject, mode)
-        ax.set_xlabel((f"{base} {note}" if note else base) + " (lower is better)", fontsize=7)
+        ax.set_xlabel(_energy_label(g, f"mean {g['energy_metric'].iloc[0]}", notes(subject, mode))
+                      + " (lower is better)", fontsize=7)
         name = g["metric_name"].dropna()
         dirs = g["metric_direction"].dropna() if "metric_direction" in g else pd.Series(dtype=object)
         better = better_word(dirs.iloc[0]) if not dirs.empty else ""
