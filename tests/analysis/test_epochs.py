@@ -43,8 +43,9 @@ def test_window_metrics_and_errors(runs_factory):
     with pytest.raises(ValueError, match="analysis.window: 'all'"):
         window_metrics(("x",), "all")
     runs = runs_factory(mutants={"epochs": [5.0]}, reps=2)
-    with pytest.raises(ValueError, match="set analysis.window: whole"):
-        require_window(runs, "training")
+    assert set(require_window(runs, "training")["window"]) == {"whole"}  # no train_*: falls back, named
+    with pytest.raises(ValueError, match="set analysis.window: training to analyse such a subject"):
+        require_window(runs, "training_strict")
     assert "training only" in describe_window("training") and "whole run" in describe_window("whole")
 
 

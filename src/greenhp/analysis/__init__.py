@@ -11,6 +11,7 @@ from typing import Mapping
 
 import pandas as pd
 
+from .epochs import DEFAULT_WINDOW
 from .recommend import DEFAULT_CARBON_G_PER_KWH, DEFAULT_PRICE_PER_KWH, pareto_front, recommend
 from .tables import ENERGY_METRICS, METRICS, REQUIRED_COLUMNS, load_runs, validate_runs
 
@@ -41,15 +42,20 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
             carbon_g_per_kwh: float = DEFAULT_CARBON_G_PER_KWH,
             price_per_kwh: float = DEFAULT_PRICE_PER_KWH, test: str = "welch",
             ci: float = 0.95, metric_directions: Mapping[str, str] | None = None,
-            window: str = "whole", workers: int = 1,
+            window: str = DEFAULT_WINDOW, workers: int = 1,
             validated: bool = False) -> dict[str, pd.DataFrame]:
     """Run every analysis on a runs table (a DataFrame or a path to ``runs.tsv``).
 
     ``test``: the two-sample test of the verdicts, "welch" (default), "student" (the reference
     study's) or "mwu". ``metric_directions``: {metric_name: "maximize"|"minimize"} for runs whose
-    table does not declare the direction. ``window``: "whole" (the training process's whole energy)
-    or "training" (the training window, runs-table columns ``train_*``; see
-    greenhp.analysis.epochs). ``workers``: processes to use (the rule's threads): with 2, the
+    table does not declare the direction. ``window``: "training" (default: the training window,
+    runs-table columns ``train_*``, for every subject whose ok runs all have it; any other subject
+    on the whole-process window), "training_strict" (the same, but a subject without the training
+    window raises greenhp.analysis.epochs.WindowError, one line) or "whole" (the training
+    process's whole energy); see greenhp.analysis.epochs.window_plan. Every table gets a
+    ``window`` column (the subject's window) before its metric column, and that column names the
+    runs-table column the numbers come from (``train_total_energy_j`` or ``total_energy_j``).
+    ``workers``: processes to use (the rule's threads): with 2, the
     correlations and the mutant comparisons run side by side (greenhp.parallel); the tables are
     the same. ``validated``: ``runs`` is a DataFrame that load_runs / validate_runs returned
     (with the same ``metric_directions``), not checked again. Returns ``{name: DataFrame}`` for
@@ -57,43 +63,55 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
     """
     from greenhp.parallel import blas_threads, run_parts
 
-    from .epochs import require_window, window_metric, window_metrics
+    from .epochs import label_windows, require_window, subject_windows, window_view
     from .stats import compare_mutants, correlations, sensitivity, win_tie_loss
 
     if isinstance(runs, (str, Path)):
         runs = load_runs(runs, metric_directions)
     elif not validated:
         runs = validate_runs(runs, metric_directions)
-    require_window(runs, window)
-    metrics, energy = window_metrics(METRICS, window), window_metric("total_energy_j", window)
+    windows = subject_windows(require_window(runs, window))
+    # every subject on its own window under the whole-run names; label_windows renames after
+    view = window_view(runs, windows)
+    metrics, energy = METRICS, "total_energy_j"
 
     def comparisons() -> dict[str, pd.DataFrame]:
-        comp = compare_mutants(runs, alpha=alpha, delta_threshold=delta_threshold, n_boot=n_boot,
+        comp = compare_mutants(view, alpha=alpha, delta_threshold=delta_threshold, n_boot=n_boot,
                                seed=seed, ci=ci, test=test, metrics=metrics)
-        per_mutant, tests, cv = sensitivity(
-            runs, comp, energy_metric=energy,
-            cv_metrics=window_metrics(ENERGY_METRICS + ("duration_s",), window))
+        per_mutant, tests, cv = sensitivity(view, comp, energy_metric=energy,
+                                            cv_metrics=ENERGY_METRICS + ("duration_s",))
         return {
             "comparisons": comp,
-            "win_tie_loss": win_tie_loss(comp, energy_metrics=window_metrics(ENERGY_METRICS, window)),
+            "win_tie_loss": win_tie_loss(comp, energy_metrics=ENERGY_METRICS),
             "sensitivity": per_mutant,
             "sensitivity_tests": tests,
             "variability": cv,
-            "recommendations": recommend(comp, runs, alpha=alpha, carbon_g_per_kwh=carbon_g_per_kwh,
+            "recommendations": recommend(comp, view, alpha=alpha, carbon_g_per_kwh=carbon_g_per_kwh,
                                          price_per_kwh=price_per_kwh, energy_metric=energy),
-            "pareto": pareto_front(runs, energy_metric=energy),
+            "pareto": pareto_front(view, energy_metric=energy),
         }
 
     # one BLAS thread per process: the job's cores go to the parts (the products here are thin,
     # and measured faster on one thread than on two)
     with blas_threads(1):
         parts = run_parts({
-            "correlations": lambda: correlations(runs, n_boot=n_boot, seed=seed, ci=ci,
+            "correlations": lambda: correlations(view, n_boot=n_boot, seed=seed, ci=ci,
                                                  metrics=metrics),
             "comparisons": comparisons,
         }, workers)
     tables = {"correlations": parts["correlations"], **parts["comparisons"]}
-    return {name: tables[name] for name in TABLE_NAMES}
+    comp, per = tables["comparisons"], tables["sensitivity"]
+    tests = tables["sensitivity_tests"]
+    # the overall single-vs-pair tests pool subjects: matched ones those with matched mutants,
+    # unmatched ones every subject with an energy comparison
+    pooled = [(tests["kind"] == "matched", set(per["subject"].dropna())),
+              (tests["kind"] == "unmatched", set(comp.loc[comp["metric"] == energy, "subject"].dropna()))]
+    columns = {"correlations": "metric", "comparisons": "metric", "win_tie_loss": "energy_metric",
+               "sensitivity": "energy_metric", "sensitivity_tests": "energy_metric",
+               "variability": "metric", "recommendations": "energy_metric", "pareto": "energy_metric"}
+    return {name: label_windows(tables[name], windows, columns[name],
+                                pooled if name == "sensitivity_tests" else None)
+            for name in TABLE_NAMES}
 
 
 #: Tables of the per-epoch analysis (greenhp.analysis.epochs), written to results/stats/<name>.tsv.
