@@ -7,7 +7,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .tables import METHOD_COLUMNS, OK, estimated_methods
+from .epochs import DEFAULT_WINDOW, MIXED
+from .tables import METHOD_COLUMNS, OK, ORIGINAL, estimated_methods
 
 #: Markers around the "Short answers" block: the report's front page includes just that block
 #: (``.. include:: ... :start-after: / :end-before:`` in workflow/report/workflow.rst).
@@ -93,7 +94,9 @@ def measurement_lines(runs: pd.DataFrame) -> list[str]:
 def _significant_corr(corr: pd.DataFrame, alpha: float, energy_metric: str) -> tuple[pd.DataFrame, int]:
     if corr.empty:
         return corr, 0
-    c = corr[(corr["method"] == "spearman") & (corr["metric"] == energy_metric)]
+    from .epochs import energy_rows
+
+    c = energy_rows(corr[corr["method"] == "spearman"], "metric", energy_metric)
     c = c.dropna(subset=["coefficient"])
     sig = c[c["q_value"].astype(float) < alpha].sort_values("coefficient", key=np.abs, ascending=False)
     return sig, len(c)
@@ -113,6 +116,27 @@ def _sens_rows(sens_tests: pd.DataFrame, kind: str) -> pd.DataFrame:
     return sens_tests[sens_tests["kind"] == kind]
 
 
+def _mixed(tables: Mapping[str, pd.DataFrame]) -> bool:
+    """Whether the statistics hold subjects on different energy windows (their ``window`` column):
+    then every line of the page names its row's window."""
+    from .epochs import RESOLVED_WINDOWS
+
+    seen = set()
+    for name in ("comparisons", "correlations"):
+        t = tables.get(name)
+        if t is not None and "window" in t:
+            seen |= set(t["window"].dropna()) & set(RESOLVED_WINDOWS)
+    return len(seen) > 1
+
+
+def _window_tag(r, mixed: bool) -> str:
+    """" [whole-process window]" after a line about a statistics row, where the page mixes windows."""
+    w = getattr(r, "window", None) if not isinstance(r, (dict, pd.Series)) else r.get("window")
+    if not mixed or not isinstance(w, str):
+        return ""
+    return " [whole-process window]" if w == "whole" else f" [{_e(w)} window]"
+
+
 def short_answers(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha: float = 0.05,
                   energy_metric: str = "total_energy_j") -> list[str]:
     """One plain sentence per question, each starting with "Yes", "No" or "Not answerable"."""
@@ -120,6 +144,7 @@ def short_answers(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha:
     corr, recs = tables.get("correlations", empty), tables.get("recommendations", empty)
     sens_tests = tables.get("sensitivity_tests", empty)
     sig, n_tested = _significant_corr(corr, alpha, energy_metric)
+    mixed = _mixed(tables)
     if n_tested == 0:
         a1 = "Not answerable: no correlation with energy could be computed from this data."
     elif sig.empty:
@@ -130,8 +155,8 @@ def short_answers(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha:
         hps = ", ".join(_e(h) for h in sorted(set(sig["hyperparameter"].astype(str))))
         a1 = (f"Yes: {len(sig)} of {n_tested} hyperparameter-energy correlations (per subject, mode "
               f"and partner) are significant (q < {alpha}; hyperparameters: {hps}); the strongest is "
-              f"{_e(r['hyperparameter'])} in {_where(r['subject'], r['mode'], r.get('partner'))}, "
-              f"rho = {r['coefficient']:.2f} (n = {int(r['n'])}).")
+              f"{_e(r['hyperparameter'])} in {_where(r['subject'], r['mode'], r.get('partner'))}"
+              f"{_window_tag(r, mixed)}, rho = {r['coefficient']:.2f} (n = {int(r['n'])}).")
     if recs.empty:
         a2 = ("No: no mutant used significantly less energy while keeping the task metric "
               "(with this data, no saving is statistically supported).")
@@ -142,7 +167,7 @@ def short_answers(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha:
         a2 = (f"Yes: {len(recs)} mutant comparison(s) save energy with no significant loss of "
               f"{_e(best['metric_name'])}; the largest saving is {_e(best['hyperparameter'])} "
               f"{_v(best['original'])} -> {_v(best['value'])} for "
-              f"{_where(best['subject'], best['mode'], best.get('partner'))}: "
+              f"{_where(best['subject'], best['mode'], best.get('partner'))}{_window_tag(best, mixed)}: "
               f"{best['saving_pct']:.1f} % per run{est}.{cav}")
     matched = _sens_rows(sens_tests, "matched")
     overall = matched[matched["scope"] == "overall"] if not matched.empty else matched
@@ -219,17 +244,79 @@ def footprint_lines(folder) -> list[str]:
     return _heading("The study's own footprint", "-") + lines + [""] if lines else []
 
 
+def window_lines(plan: pd.DataFrame, window: str) -> list[str]:
+    """The page's opening line on the energy window: the one asked for (``analysis.window``), and
+    the subjects analysed on another (greenhp.analysis.epochs.window_plan)."""
+    from .epochs import describe_window, window_metric
+
+    used = plan[plan["n_ok"] > 0] if not plan.empty else plan
+    other = used[used["window"] != ("whole" if window == "whole" else "training")]
+    if other.empty:
+        return [f"Energy window of the statistics: **{_e(window)}** ({_e(describe_window(window))}); "
+                f"the answers use ``{window_metric('total_energy_j', window)}``.", ""]
+    every = len(other) == len(used)
+    who = "every subject" if every else "subject(s) " + "; ".join(
+        f"{_e(r.subject)} ({_e(r.reason)})" for r in other.itertuples())
+    why = f" ({_e(other['reason'].iloc[0])})" if every and other["reason"].nunique() == 1 else ""
+    return [f"Energy window of the statistics: **{_e(window)}** asked ({_e(describe_window(window))}); "
+            f"{who}{why} analysed on the **whole-process** window instead, named on every row of the "
+            "tables (column ``window``) and below (\"Subjects analysed\"). Each subject's answers use "
+            "its own window: ``train_total_energy_j`` on the training window, ``total_energy_j`` on "
+            "the whole-process one.", ""]
+
+
+def subjects_lines(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], plan: pd.DataFrame) -> list[str]:
+    """The "Subjects analysed" section: one bullet per subject of the runs table with its runs (ok
+    and not, by status), the energy window it was analysed on and why, and its mutant comparisons
+    on total energy (how many reached a verdict; the notes of those that did not), or why it was
+    not analysed at all."""
+    from .epochs import energy_rows
+
+    comp = energy_rows(tables.get("comparisons", pd.DataFrame()), "metric", "total_energy_j")
+    out = []
+    for p in plan.itertuples():
+        mine = runs[runs["subject"] == p.subject]
+        bad = mine.loc[mine["status"] != OK, "status"].value_counts()
+        not_ok = ", ".join(f"{n} {_e(st)}" for st, n in bad.items())
+        head = f"- **{_e(p.subject)}**: {p.n_runs} run(s), {p.n_ok} ok" + (f" (not ok: {not_ok})" if not_ok else "")
+        if p.n_ok == 0:
+            out.append(f"{head}; not analysed: no ok run.")
+            continue
+        if p.window == "training":
+            win = "analysed on the training window"
+        elif p.requested == "whole":
+            win = "analysed on the whole-process window (``analysis.window: whole``)"
+        else:
+            win = f"analysed on the **whole-process** window: {_e(p.reason)}"
+        c = comp[comp["subject"] == p.subject] if not comp.empty else comp
+        if c.empty:
+            mutants = (mine["hyperparameter"].astype(str) != ORIGINAL).any()
+            what = ("no mutant to compare with the original" if not mutants else
+                    "no mutant comparison on total energy (no ok run of the original, or no energy "
+                    "measured in its ok runs: see \"How energy was measured\")")
+        else:
+            verdicts = c["verdict"].notna()
+            what = f"{len(c)} mutant comparison(s) on ``{c['metric'].iloc[0]}``, {int(verdicts.sum())} with a verdict"
+            notes = c.loc[~verdicts, "note"].fillna("no note").astype(str).value_counts()
+            if not notes.empty:
+                what += "; without one: " + "; ".join(f"{_e(n)} ({k})" for n, k in notes.items())
+        out.append(f"{head}; {win}; {what}.")
+    return out or ["No subject in the runs table."]
+
+
 def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, alpha: float = 0.05,
-                  energy_metric: str = "total_energy_j", window: str | None = None,
+                  energy_metric: str = "total_energy_j", window: str = DEFAULT_WINDOW,
                   early_stop_lines: list[str] | None = None) -> Path:
     """Write the summary page to ``path`` and return it. Every string from the data (subjects,
     mutant ids, partners, reasons, metric names, methods) is escaped with rst_escape. ``window``
-    (greenhp.analysis.epochs): the energy window the statistics used, named on the page;
+    (greenhp.analysis.epochs): the ``analysis.window`` the statistics were computed with, named on
+    the page with the subjects analysed on another window; energy lines use each row's own window
+    (its ``window`` column; a table without one is read as on ``window``);
     ``early_stop_lines``: the "Early stopping (what-if)" section (greenhp.analysis.epochs.summary_lines)."""
-    if window is not None:
-        from .epochs import describe_window, window_metric
+    from .epochs import energy_rows, window_metric, window_plan
 
-        energy_metric = window_metric("total_energy_j", window)
+    plan = window_plan(runs, window)
+    energy_metric = window_metric(energy_metric, window)
     empty = pd.DataFrame()
     corr = tables.get("correlations", empty)
     recs = tables.get("recommendations", empty)
@@ -244,9 +331,8 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
             "entered the statistics" + ("; not ok: " + ", ".join(f"{_e(s)} {n}" for s, n in status.items() if s != OK)
                                         if n_ok < len(runs) else "") + ". In pair mode every statistic "
             "is kept per partner.", ""]
-    if window is not None:
-        out += [f"Energy window of the statistics: **{window}** ({describe_window(window)}); "
-                f"the answers use ``{energy_metric}``.", ""]
+    out += window_lines(plan, window)
+    mixed = _mixed(tables)
     out += _heading("Short answers", "-")
     out += [SHORT_START, ""]
     for i, a in enumerate(short_answers(runs, tables, alpha, energy_metric), 1):
@@ -255,18 +341,19 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
 
     # Q1
     out += _heading("1. " + QUESTIONS[0], "-")
-    c = corr[(corr.get("method") == "spearman") & (corr.get("metric") == energy_metric)] if not corr.empty else corr
+    c = energy_rows(corr[corr["method"] == "spearman"], "metric", energy_metric) if not corr.empty else corr
     if c.empty or c["coefficient"].notna().sum() == 0:
         out += ["No correlation could be computed (too few configurations or no energy data).", ""]
     else:
         c = c.dropna(subset=["coefficient"]).sort_values("coefficient", key=np.abs, ascending=False)
-        out += [f"Spearman correlation with {energy_metric}, strongest first; significant means BH "
+        with_ = " or ".join(sorted(set(c["metric"].astype(str)))) + (" (each subject's window)" if mixed else "")
+        out += [f"Spearman correlation with {with_}, strongest first; significant means BH "
                 f"q < {alpha} (family: one method within one subject, mode and partner); n is the "
                 "number of runs (points) used.", ""]
         for r in c.itertuples():
             sig = "significant" if np.isfinite(r.q_value) and r.q_value < alpha else "not significant"
             sign = "positive" if r.coefficient > 0 else "negative"
-            out.append(f"- {_where(r.subject, r.mode, getattr(r, 'partner', None))}, "
+            out.append(f"- {_where(r.subject, r.mode, getattr(r, 'partner', None))}{_window_tag(r, mixed)}, "
                        f"**{_e(r.hyperparameter)}**: {_strength(r.coefficient)} "
                        f"{sign}, rho = {r.coefficient:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}], "
                        f"n = {r.n}, q = {_fmt_p(r.q_value)} ({sig}).")
@@ -284,7 +371,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
         for r in recs.sort_values("saving_pct", ascending=False, kind="mergesort").itertuples():
             est = " (energy partly estimated)" if _is_true(r.estimated) else ""
             cav = f" Caveat: {_e(r.caveats)}." if isinstance(getattr(r, "caveats", None), str) else ""
-            out.append(f"- {_where(r.subject, r.mode, r.partner)}: {_e(r.hyperparameter)} "
+            out.append(f"- {_where(r.subject, r.mode, r.partner)}{_window_tag(r, mixed)}: {_e(r.hyperparameter)} "
                        f"{_v(r.original)} -> {_v(r.value)} saves {r.saving_pct:.1f} % "
                        f"({r.saving_j:.0f} J per run){est}; {_e(r.metric_name)} "
                        f"{r.metric_original:.4g} -> {r.metric_mutant:.4g} ({_e(r.metric_verdict)}).{cav}")
@@ -313,6 +400,10 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
                 f"hyperparameter and value. {int(r['n'])} comparison(s) entered; {npu} pair-mode "
                 f"comparison(s) had no single-mode counterpart and {nsu} single-mode mutant(s) no "
                 "pair-mode one (left out of the paired test, kept in the unmatched test below).", ""]
+        if r.get("window") == MIXED:
+            out += ["The overall tests pool subjects analysed on different energy windows (column "
+                    "``window`` of sensitivity_tests.tsv): each change is within one subject on its "
+                    "own window.", ""]
         if int(r["n"]) > 0:
             p = r["wilcoxon_p"]
             larger = "larger" if r["mean_diff"] > 0 else "smaller"
@@ -338,12 +429,14 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
                        f"(n = {int(t.n_single)}), Mann-Whitney p = {_fmt_p(t.mwu_p)}.")
         out.append("")
     if not cv.empty:
-        e = cv[cv["metric"] == energy_metric]
-        for mode, g in e.groupby("mode", sort=True):
-            out.append(f"- Repeat-run variation of {energy_metric} ({_e(mode)}): median CV "
+        e = energy_rows(cv, "metric", energy_metric)
+        for (mode, metric), g in e.groupby(["mode", "metric"], sort=True):
+            out.append(f"- Repeat-run variation of {_e(metric)} ({_e(mode)}): median CV "
                        f"{100 * g['cv'].median():.2f} %, max {100 * g['cv'].max():.2f} %.")
         out.append("")
 
+    out += _heading("Subjects analysed", "-")
+    out += subjects_lines(runs, tables, plan) + [""]
     out += _heading("How energy was measured", "-")
     out += measurement_lines(runs) + [""]
     out += _heading("Runs that did not finish ok", "-")
