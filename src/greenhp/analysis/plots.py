@@ -19,6 +19,7 @@ from scipy.special import stdtrit  # noqa: E402  (scipy.stats.t.ppf is stdtrit; 
 
 from greenhp.energy.command import timeline_path_for  # noqa: E402
 
+from .epochs import DEFAULT_WINDOW  # noqa: E402
 from .tables import (  # noqa: E402
     HP_PREFIX, METHOD_COLUMNS, ORIGINAL, TASK_METRIC, better_word, estimate_note, ok_runs,
     partner_key,
@@ -230,22 +231,29 @@ def _log_axis(ax, h: str, xs) -> None:
         ax.tick_params(axis="x", which="both", labelsize=7)
 
 
-def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str = "total_energy_j") -> list[Path]:
+def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str | Mapping[str, str] = "total_energy_j") -> list[Path]:
     """Mean +- 95% t-interval of energy per hyperparameter value (original included), one panel
     per subject x hyperparameter, one line per mode and partner, and every run as a dot (with 2 or 3
     repetitions the t-interval is very wide: the dots show what was measured). Energies never go
-    below 0, so the axis starts at 0 at the lowest and an interval reaching below it is cut there."""
-    title = f"{energy_metric} per hyperparameter value (mean ± 95% CI; dots: runs)"
+    below 0, so the axis starts at 0 at the lowest and an interval reaching below it is cut there.
+    ``energy_metric``: the runs-table column drawn, or {subject: column} where subjects are on
+    different energy windows (greenhp.analysis.epochs.window_plan); each panel's axis names its own."""
+    per = dict(energy_metric) if isinstance(energy_metric, Mapping) else {}
+    default = "total_energy_j" if per else energy_metric
+    cols = sorted(set(per.values()) | ({default} if not per else set()))
+    title = f"{' or '.join(cols)} per hyperparameter value (mean ± 95% CI; dots: runs)"
     ok = ok_runs(runs) if not runs.empty else runs
-    if ok.empty or energy_metric not in ok or ok[energy_metric].notna().sum() == 0:
+    if ok.empty or not any(c in ok and ok[c].notna().any() for c in cols):
         return _no_data(out, title)
     # only the columns drawn or labelled: each group and panel below copies its rows
-    used = {"subject", "hyperparameter", "mode", "partner", energy_metric, "energy_estimated",
+    used = {"subject", "hyperparameter", "mode", "partner", *cols, "energy_estimated",
             *METHOD_COLUMNS}
     ok = ok[[c for c in ok.columns if c in used or c.startswith(HP_PREFIX)]]
     ok = ok.assign(_p=partner_key(ok["partner"]).where(ok["mode"] == "pair", ""))
     panels = []
     for subject, g in ok.groupby("subject", sort=True):
+        if per.get(subject, default) not in g:
+            continue
         for h in sorted(x for x in g["hyperparameter"].dropna().unique() if x != ORIGINAL):
             if HP_PREFIX + h in g:
                 panels.append((subject, h, g[g["hyperparameter"].isin([ORIGINAL, h])]))
@@ -254,6 +262,7 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str = "total_energy_j")
     fig, axes = _panel_grid(len(panels), 4.6, 3.8)
     rasterized = sum(len(g) for _, _, g in panels) > RASTER_POINTS
     for ax, (subject, h, g) in zip(axes.flat, panels):
+        energy_metric = per.get(subject, default)
         drawn = False
         all_x = []
         for (mode, partner), gm in g.groupby(["mode", "_p"], sort=True):
@@ -342,6 +351,8 @@ def sensitivity(per_mutant: pd.DataFrame, runs: pd.DataFrame, out) -> list[Path]
     for key, g in d.groupby(keys, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         label = key[0] + (f" beside {key[1]}" if len(key) > 1 and isinstance(key[1], str) else "")
+        if d["energy_metric"].nunique() > 1:  # subjects on different windows: each says its own
+            label += f" ({g['energy_metric'].iloc[0]})"
         ax.scatter(100 * g["rel_change_single"], 100 * g["rel_change_pair"], label=label, s=22)
     lim = 100 * np.nanmax(np.abs(d[["rel_change_single", "rel_change_pair"]].to_numpy(float)))
     lim = max(lim * 1.1, 1.0)
@@ -349,7 +360,7 @@ def sensitivity(per_mutant: pd.DataFrame, runs: pd.DataFrame, out) -> list[Path]
     ax.axhline(0, c="grey", lw=0.5)
     ax.axvline(0, c="grey", lw=0.5)
     note = estimate_note(ok_runs(runs)) if not runs.empty else ""
-    metric = d["energy_metric"].iloc[0]
+    metric = " or ".join(sorted(set(d["energy_metric"].astype(str))))  # one per subject's window
     ax.set_xlabel(f"single: {metric} change (%) {note}".strip(), fontsize=8)
     ax.set_ylabel(f"pair: {metric} change (%) {note}".strip(), fontsize=8)
     ax.set_title(title, fontsize=10)
@@ -437,21 +448,24 @@ RUNS_ONLY = ("hp_vs_energy", "power_timeline", "epoch_curves")
 
 
 def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
-                stems: Mapping[str, str | Path], runs_dir=None, window: str = "whole",
+                stems: Mapping[str, str | Path], runs_dir=None, window: str = DEFAULT_WINDOW,
                 epochs: pd.DataFrame | None = None, workers: int = 1) -> dict[str, list[Path]]:
     """Draw the figures named in ``stems`` (keys from PLOT_NAMES) to those path stems.
     ``runs_dir``: the folder of the run records, where power timelines are looked for; ``window``:
-    the energy window of the statistics (greenhp.analysis.epochs); ``epochs``: results/epochs.tsv.
+    the ``analysis.window`` of the statistics (greenhp.analysis.epochs: each subject is drawn on
+    the window window_plan gives it, as in the tables); ``epochs``: results/epochs.tsv.
     ``workers`` > 1: the figures of the runs alone (RUNS_ONLY, hp_vs_energy the costliest of all)
     are drawn in a second process beside the others (greenhp.parallel)."""
     from greenhp.parallel import run_parts
 
-    from .epochs import epoch_curves_figure, window_metric
+    from .epochs import epoch_curves_figure, subject_windows, window_metric, window_plan
 
     empty = pd.DataFrame()
+    energy = {s: window_metric("total_energy_j", w)
+              for s, w in subject_windows(window_plan(runs, window)).items()}
     draw = {
         "correlation_heatmap": lambda o: correlation_heatmap(tables.get("correlations", empty), runs, o),
-        "hp_vs_energy": lambda o: hp_vs_energy(runs, o, energy_metric=window_metric("total_energy_j", window)),
+        "hp_vs_energy": lambda o: hp_vs_energy(runs, o, energy_metric=energy or window_metric("total_energy_j", window)),
         "epoch_curves": lambda o: epoch_curves_figure(epochs if epochs is not None else empty, runs, o),
         "tradeoff": lambda o: tradeoff(runs, tables.get("pareto", empty), o),
         "sensitivity": lambda o: sensitivity(tables.get("sensitivity", empty), runs, o),
@@ -476,7 +490,7 @@ def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
 
 
 def make_all(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], outdir,
-             runs_dir=None, window: str = "whole", epochs: pd.DataFrame | None = None) -> dict[str, list[Path]]:
+             runs_dir=None, window: str = DEFAULT_WINDOW, epochs: pd.DataFrame | None = None) -> dict[str, list[Path]]:
     """Write every figure of PLOT_NAMES (and EPOCH_PLOT_NAMES when ``epochs`` is given) as
     ``<outdir>/<name>.png`` and ``.svg``."""
     outdir = Path(outdir)
