@@ -2,7 +2,7 @@
 import logging
 
 from greenhp.analysis import TABLE_NAMES, read_tables
-from greenhp.analysis.epochs import load_epochs, summary_lines
+from greenhp.analysis.epochs import DEFAULT_WINDOW, load_epochs, summary_lines
 from greenhp.analysis.plots import EPOCH_PLOT_NAMES, PLOT_NAMES, write_named
 from greenhp.analysis.summary import rst_to_html, write_summary
 from greenhp.analysis.tables import load_checked
@@ -12,7 +12,7 @@ logging.captureWarnings(True)
 sm = snakemake  # noqa: F821
 runs = load_checked(sm.input.runs_checked)  # the table the statistics job loaded and checked
 tables = read_tables({n: sm.input[n] for n in TABLE_NAMES if n in sm.input.keys()})
-window = getattr(sm.params, "window", "whole")
+window = getattr(sm.params, "window", DEFAULT_WINDOW)
 epochs = load_epochs(sm.input.epochs) if "epochs" in sm.input.keys() else None
 early = None
 if "early_stop" in sm.input.keys():

@@ -13,6 +13,7 @@ EPOCH_STATS = ["early_stop", "epoch_predictions"] if EPOCHS_TABLE else []
 
 # User-supplied text shown by the report's front page (workflow/report/workflow.rst), escaped for
 # reStructuredText: the report renders it with raw HTML enabled, so nothing may reach it unescaped.
+from greenhp.analysis.epochs import DEFAULT_WINDOW
 from greenhp.analysis.summary import rst_escape
 
 config["_report_rst"] = {
@@ -136,7 +137,7 @@ rule plots:
         f"{LOG_DIR}/plots.log",
     params:
         alpha=config["analysis"]["alpha"],
-        window=config["analysis"].get("window", "whole"),
+        window=config["analysis"].get("window", DEFAULT_WINDOW),
         tolerance=config["analysis"].get("early_stop_tolerance", 0.01),
         # the records' folder (power timelines are looked up there at run time, on the same
         # file system as the training jobs); a function, as it is a folder, not a file prefix

@@ -91,11 +91,11 @@ COLUMN_DOCS: dict[str, tuple[str, str, str]] = {
     "device": ("device the run trained on", "optional", "empty"),
     "gpu_model": ("GPU model", "optional", "empty"),
     "cpu_model": ("CPU model", "optional", "empty"),
-    "train_duration_s": ("training window of the main process: seconds from the training start to the last epoch mark", "optional", "empty (no phase marks); `analysis.window: training` needs it"),
+    "train_duration_s": ("training window of the main process: seconds from the training start to the last epoch mark", "optional", "empty (no phase marks); without it `analysis.window: training` analyses the subject on the whole-process window"),
     "train_gpu_energy_j": ("GPU energy (J) in the training window", "optional", "empty"),
     "train_cpu_energy_j": ("CPU energy (J) in the training window", "optional", "empty"),
     "train_dram_energy_j": ("DRAM energy (J) in the training window", "optional", "empty"),
-    "train_total_energy_j": ("total energy (J) in the training window", "optional", "empty (`analysis.window: training` needs it)"),
+    "train_total_energy_j": ("total energy (J) in the training window", "optional", "empty (`analysis.window: training` uses it where every ok run of a subject has it)"),
     "train_total_net_energy_j": ("total energy net of idle (J) in the training window", "optional", "empty"),
     "epochs_marked": ("epochs the main process marked (`epoch_done`)", "optional", "empty"),
 }
