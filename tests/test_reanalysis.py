@@ -140,3 +140,29 @@ def test_import_rejects_bad_values_in_one_line(tmp_path, column, value, match):
     with pytest.raises(ValueError, match=match) as err:
         import_runs(tmp_path / "bad.tsv", tmp_path / "out" / "runs.tsv")
     assert "\n" not in str(err.value) and not (tmp_path / "out" / "runs.tsv").exists()
+
+
+def test_reanalysis_without_train_columns_falls_back_named_or_stops_strictly_in_one_line(tmp_path):
+    """An imported table without train_* columns: the default window (training) analyses it on the
+    whole-process window, named per row and in the summary; training_strict stops rule stats with
+    one line (no traceback) naming the table and the subject (issue 22, item 6)."""
+    table = _published(tmp_path)
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("analysis: {n_boot: 100, window: training_strict}\n")
+    cmd = snakemake_cmd() + ["--snakefile", str(SNAKEFILE), "--directory", str(tmp_path), "--cores", "1",
+                             "--configfile", str(strict), "--config", f"runs_table={table}", "analysis_dir=st"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=300, cwd=tmp_path)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    lines = [ln for ln in out.splitlines() if "training_strict, but" in ln]
+    assert len(lines) == 1 and lines[0].startswith("greenhp: st/runs.tsv: analysis.window: training_strict, but "
+                                                   "subject(s) published_cnn ("), out[-3000:]
+    assert "Traceback" not in out and not (tmp_path / "st" / "stats" / "comparisons.tsv").exists()
+
+    res = _run(tmp_path, f"runs_table={table}", "analysis_dir=re")  # the default window
+    assert res.returncode == 0, res.stderr[-3000:]
+    comp = pd.read_csv(tmp_path / "re" / "stats" / "comparisons.tsv", sep="\t")
+    assert set(comp["window"]) == {"whole"} and "total_energy_j" in set(comp["metric"])
+    summary = (tmp_path / "re" / "summary.rst").read_text().replace("\\", "")
+    assert "every subject (its runs sent no training-window marks (train_total_energy_j empty in all 22 ok runs))" in summary
+    assert "**published_cnn**: " in summary
