@@ -54,7 +54,7 @@ def per_mark_cost(n: int = 5000) -> tuple[float, float]:
     import time
 
     from greenhp.energy import EnergyConfig, EnergyMonitor
-    from greenhp.marks import MarkListener, MarkWriter, open_channel
+    from greenhp.marks import MarkGate, MarkListener, MarkWriter, open_channel
 
     mon = EnergyMonitor(EnergyConfig(gpu_meter="none", cpu_meter="estimate"))
     mon.begin()
@@ -68,12 +68,12 @@ def per_mark_cost(n: int = 5000) -> tuple[float, float]:
         spent[0] += time.thread_time() - t
 
     r, w = open_channel()
-    lst = MarkListener(r, "main", on_mark)
+    lst = MarkListener(r, "main", on_mark, MarkGate(cap=n))  # every mark accepted: each reads the meters
     lst.start()
     wr = MarkWriter(w)
     t0 = time.thread_time()
     for i in range(n):
-        wr.mark("epoch", epoch=i, epochs=n, metric_name="test_accuracy", metric=0.9, loss=0.1)
+        wr.mark("epoch", epoch=i + 1, epochs=n, metric_name="test_accuracy", metric=0.9, loss=0.1)
     child = (time.thread_time() - t0) / n
     os.close(w)
     lst.join()
@@ -83,10 +83,31 @@ def per_mark_cost(n: int = 5000) -> tuple[float, float]:
     return child, spent[0] / n
 
 
+def check_cost(n: int = 20000) -> tuple[float, float]:
+    """Seconds per line of the wrapper's check at entry (greenhp.marks.MarkGate): an accepted epoch
+    mark, and one over the cap (counted, never read against the meters)."""
+    import json
+    import time
+
+    from greenhp.marks import MarkGate
+
+    lines = [json.dumps({"name": "epoch", "t": time.time(), "epoch": i + 1, "epochs": n, "metric_name": "test_accuracy",
+                         "metric": 0.9, "loss": 0.1}).encode() for i in range(n)]
+    out = []
+    for cap in (n, 0):
+        gate, t = MarkGate(n, cap=cap), time.thread_time()
+        for line in lines:
+            gate.admit(line)
+        out.append((time.thread_time() - t) / n)
+    return out[0], out[1]
+
+
 def overhead(a) -> int:
     child_s, wrapper_s = per_mark_cost()
+    accept_s, over_s = check_cost()
     print(f"per mark: child {1e6 * child_s:.1f} us CPU (json + one pipe write), wrapper "
-          f"{1e6 * wrapper_s:.1f} us CPU (parse + read every meter)\n")
+          f"{1e6 * wrapper_s:.1f} us CPU (read every meter) + {1e6 * accept_s:.1f} us (the check at entry); "
+          f"a mark over the cap: {1e6 * over_s:.1f} us (checked and counted only)\n")
     rows = []
     with tempfile.TemporaryDirectory(prefix="greenhp-marks-") as d:
         tmp = Path(d)

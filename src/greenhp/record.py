@@ -27,6 +27,8 @@ RUN_COLUMNS = [
     # process; empty where the run sent no marks (older records, a crash before training ended)
     "train_duration_s", "train_gpu_energy_j", "train_cpu_energy_j", "train_dram_energy_j",
     "train_total_energy_j", "train_total_net_energy_j", "epochs_marked",
+    # what the training processes' marks leave out (greenhp.marks.settle); empty when nothing
+    "marks_note",
 ] + [f"hp_{name}" for name in HYPERPARAMETERS]
 #: Runs-table columns a table from elsewhere (or from before phase marks) may lack.
 WINDOW_COLUMNS = ("train_duration_s", "train_gpu_energy_j", "train_cpu_energy_j", "train_dram_energy_j",
@@ -155,7 +157,17 @@ def to_row(rec: dict) -> dict[str, Any]:
         row[f"train_{d}_energy_j"] = train.get(f"{d}_j")
     row["train_total_net_energy_j"] = train.get("total_net_j")
     row["epochs_marked"] = len(main.get("epochs") or []) if main else None
+    row["marks_note"] = marks_note(energy)
     return row
+
+
+def marks_note(energy: dict) -> str | None:
+    """The runs table's ``marks_note``: the main process's note on its marks (greenhp.marks.settle),
+    then the partner's, prefixed ``partner:``; None when neither has one (or the record predates notes)."""
+    phases = energy.get("phases") or {}
+    notes = [(phases.get("main") or {}).get("note"), (phases.get("partner") or {}).get("note")]
+    text = [n if i == 0 else f"partner: {n}" for i, n in enumerate(notes) if isinstance(n, str) and n]
+    return "; ".join(text) or None
 
 
 def epoch_rows(rec: dict) -> list[dict[str, Any]]:

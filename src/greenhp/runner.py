@@ -29,7 +29,8 @@ from greenhp.atomic import write_json
 from greenhp.energy import EnergyConfig, EnergyMonitor
 from greenhp.energy.command import timeline_path_for
 from greenhp.energy.slots import acquire_gpu
-from greenhp.marks import ENV_FD as MARKS_ENV_FD, MarkListener, open_channel
+from greenhp.marks import (ENV_FD as MARKS_ENV_FD, JOIN_S as MARK_LISTENER_JOIN_S, MarkGate, MarkListener,
+                           epochs_run_problem, open_channel, settle as settle_marks)
 from greenhp.mutation import Mutant
 from greenhp.procs import INTERRUPTED_BY, RunGuard, RunInterrupted, signal_name
 from greenhp.record import schema_problem
@@ -104,9 +105,11 @@ def start_child(child: Child, env: dict[str, str], pass_fds: tuple[int, ...] = (
     log.close()
 
 
-def start_marked_child(child: Child, env: dict[str, str], monitor: EnergyMonitor) -> MarkListener:
-    """Start ``child`` with a phase-marks channel (greenhp.marks) whose marks make ``monitor`` read
-    every meter; returns the listener thread (ends when the child closes the channel)."""
+def start_marked_child(child: Child, env: dict[str, str], monitor: EnergyMonitor,
+                       epochs: int | None = None) -> MarkListener:
+    """Start ``child`` with a phase-marks channel (greenhp.marks) whose accepted marks make
+    ``monitor`` read every meter (``epochs``: the run's epochs, the highest epoch a mark may carry);
+    returns the listener thread (ends when the child closes the channel, or at its ``finish``)."""
     r, w = open_channel()
     try:
         start_child(child, dict(env, **{MARKS_ENV_FD: str(w)}), pass_fds=(w,))
@@ -116,12 +119,29 @@ def start_marked_child(child: Child, env: dict[str, str], monitor: EnergyMonitor
     finally:
         os.close(w)
     monitor.track(child.proc.pid, child.label)
-    listener = MarkListener(r, child.label, monitor.mark)
+    listener = MarkListener(r, child.label, monitor.mark, MarkGate(epochs))
     listener.start()
     return listener
 
 
-MARK_LISTENER_JOIN_S = 2.0  # a forked helper of the child may hold the channel open a little longer
+def run_epochs(mutant: Mutant) -> int | None:
+    """The run's number of epochs: its ``epochs`` hyperparameter, None when the subject has none."""
+    e = mutant.hp.get("epochs")
+    return int(e) if isinstance(e, (int, float)) and not isinstance(e, bool) and float(e).is_integer() else None
+
+
+def settle_all_marks(energy: dict, checks: dict[str, dict], members: list[tuple[str, Mutant]],
+                     outcomes: dict[str, dict]) -> None:
+    """Put each process's mark check (MarkListener.finish) beside its phases in ``energy`` and add
+    the note on what its marks leave out (greenhp.marks.settle)."""
+    phases = energy.get("phases") or {}
+    for label, mutant in members:
+        if label not in phases:
+            continue
+        phases[label].update(checks.get(label) or {})
+        out = outcomes.get(label) or {}
+        settle_marks(phases[label], epochs=run_epochs(mutant), epochs_run=out.get("epochs_run"),
+                     status=out.get("status"))
 
 
 def wait_child(child: Child, deadline: float | None) -> None:
@@ -305,9 +325,9 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
             monitor.expect_marks()
         listeners = []
         start_unix, start = time.time(), time.monotonic()
-        for child in children:
+        for child, (_, mutant) in zip(children, members):
             if spec.marks:
-                listeners.append(start_marked_child(child, env, monitor))
+                listeners.append(start_marked_child(child, env, monitor, run_epochs(mutant)))
             else:
                 start_child(child, env)
                 monitor.track(child.proc.pid, child.label)
@@ -319,14 +339,13 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
             monitor.child_done(child.label, cpu_seconds(child))
         leftovers = guard.cleanup() if guard is not None else []  # what the training forked and left running
         duration = time.monotonic() - start
-        for listener in listeners:
-            listener.join(MARK_LISTENER_JOIN_S)
+        # bounded: one shared wait for the channels' end of file, then the listeners stop reading
+        stop_by = time.monotonic() + MARK_LISTENER_JOIN_S
+        mark_checks = {listener.label: listener.finish(stop_by) for listener in listeners}
         outcomes = {c.label: checked(child_outcome(c, spec.timeout_s)) for c in children}
         energy = monitor.end(cpu_seconds={c.label: cpu_seconds(c) for c in children},
                              training_gpus={label: o.get("gpu_uuid") for label, o in outcomes.items()})
-        for listener in listeners:
-            if listener.bad_lines and listener.label in (energy.get("phases") or {}):
-                energy["phases"][listener.label]["bad_mark_lines"] = listener.bad_lines
+        settle_all_marks(energy, mark_checks, members, outcomes)
     for c in children:
         if (stopped := interruption(c, spec.run_id)) is not None:
             raise stopped
@@ -336,6 +355,9 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
     if pair and outcomes["partner"]["status"] == "ok":
         check_effective(spec.partner.hp, outcomes["partner"].get("effective") or {}, spec.run_id + " (partner)")
     record = build_record(spec, main, energy, start_unix, duration, children, outcomes.get("partner"))
+    if main.get("epochs_run") is not None:  # the subject's TrainResult.epochs_run, when it is the run's epochs
+        bad = epochs_run_problem(main["epochs_run"], run_epochs(spec.mutant))
+        record["epochs_run"] = None if bad else main["epochs_run"]
     if leftovers:
         record["leftover_processes"] = leftovers
         print(f"greenhp: run {spec.run_id}: killed {len(leftovers)} process(es) its training left running: "

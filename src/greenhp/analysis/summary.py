@@ -214,6 +214,29 @@ def not_ok_lines(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
+def marks_note_lines(runs: pd.DataFrame, limit: int = 5) -> list[str]:
+    """Per subject, the runs whose phase marks leave something out (runs.tsv ``marks_note``, written
+    by greenhp.marks.settle: no training window, epochs not covered, marks rejected), grouped by
+    note with the number of runs; at most ``limit`` notes per subject. Empty when no run has one."""
+    if "marks_note" not in runs:
+        return []
+    notes = runs["marks_note"].where(runs["marks_note"].notna(), "").astype(str).str.strip()
+    has = notes != ""
+    if not has.any():
+        return []
+    out = [f"{int(has.sum())} run(s) have phase marks that leave something out (``marks_note`` in "
+           "runs.tsv); their training window or epoch rows are incomplete as noted:", ""]
+    total = runs.groupby("subject").size()
+    for subject, g in notes[has].groupby(runs.loc[has, "subject"], sort=True):
+        counts = g.value_counts()
+        out.append(f"- {_e(subject)}: {len(g)} of {int(total[subject])} run(s).")
+        for note, n in counts.head(limit).items():
+            out.append(f"- {_e(subject)}, {n} run(s): {_e(note)}.")
+        if len(counts) > limit:
+            out.append(f"- {_e(subject)}: ... and {len(counts) - limit} other note(s) (``marks_note`` in runs.tsv).")
+    return out
+
+
 def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30) -> list[str]:
     """Task-metric and energy verdicts on which the t-test and Mann-Whitney U disagree."""
     if comparisons.empty or "tests_disagree" not in comparisons:
@@ -441,6 +464,9 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
     out += measurement_lines(runs) + [""]
     out += _heading("Runs that did not finish ok", "-")
     out += not_ok_lines(runs) + [""]
+    lines = marks_note_lines(runs)
+    if lines:
+        out += _heading("Runs whose phase marks are incomplete", "-") + lines + [""]
     out += footprint_lines(Path(path).parent)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

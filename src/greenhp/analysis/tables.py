@@ -27,7 +27,7 @@ MODES = ("single", "pair")
 TEXT_COLUMNS = (
     "run_id", "mode", "subject", "mutant_id", "hyperparameter", "operator", "partner", "status",
     "gpu_method", "cpu_method", "dram_method", "total_domains", "metric_name", "metric_direction",
-    "device", "gpu_model", "cpu_model", "reason",
+    "device", "gpu_model", "cpu_model", "reason", "marks_note",
 )
 NUMERIC_COLUMNS = (
     "original", "value", "seed", "duration_s",
@@ -98,6 +98,7 @@ COLUMN_DOCS: dict[str, tuple[str, str, str]] = {
     "train_total_energy_j": ("total energy (J) in the training window", "optional", "empty (`analysis.window: training` uses it where every ok run of a subject has it)"),
     "train_total_net_energy_j": ("total energy net of idle (J) in the training window", "optional", "empty"),
     "epochs_marked": ("epochs the main process marked (`epoch_done`)", "optional", "empty"),
+    "marks_note": ("what the run's phase marks leave out: no training window, epochs not covered, marks rejected (greenhp.marks)", "optional", "empty (nothing to say)"),
 }
 
 #: Energy metrics analysed (joules). The ``*_share_j`` columns are the pair-mode attribution of the

@@ -9,6 +9,7 @@ scheduler and data loader, not copied from ``hp``), so a mismatch can be caught.
 from __future__ import annotations
 
 import math
+import operator
 import random
 import time
 from dataclasses import dataclass, field
@@ -92,12 +93,19 @@ class RunContext:
 
     def epoch_done(self, epoch: int, epochs: int, loss: float, **metrics: float) -> None:
         """Log one epoch's progress (and mark its end for per-epoch energy); stop the run as
-        diverged on a NaN/inf loss."""
-        shown = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-        self.log(f"epoch {epoch}/{epochs} loss={loss:.4f} {shown}".rstrip())
+        diverged on a NaN/inf loss. ``loss`` must be a number (TypeError otherwise: the run fails
+        with that reason); a metric that is not a number is logged as it is and sent unchanged, and
+        the run wrapper drops that epoch's mark and says so in the record (greenhp.marks)."""
+        loss_value = as_number(loss)
+        if loss_value is None:
+            raise TypeError(f"epoch_done(epoch {epoch!r}): loss must be a number, got {loss!r} "
+                            f"({type(loss).__name__})")
+        shown = " ".join(f"{k}={_shown(v)}" for k, v in metrics.items())
+        self.log(f"epoch {epoch}/{epochs} loss={loss_value:.4f} {shown}".rstrip())
         if self.marker is not None:
-            self.marker("epoch", epoch=int(epoch), epochs=int(epochs), loss=float(loss), metrics=metrics)
-        check_loss(loss, f"epoch {epoch}")
+            self.marker("epoch", epoch=as_integer(epoch), epochs=as_integer(epochs), loss=loss_value,
+                        metrics=metrics)
+        check_loss(loss_value, f"epoch {epoch}")
 
     def data_ready(self) -> None:
         """Optional: a subject may call this once its data are loaded, so that data loading counts
@@ -106,15 +114,50 @@ class RunContext:
             self.marker("data_ready")
 
 
-def pick_epoch_metric(metrics: dict[str, float], metric_name: str) -> tuple[str | None, float | None]:
+def pick_epoch_metric(metrics: dict[str, Any], metric_name: str) -> tuple[str | None, Any]:
     """The per-epoch value to pair with the subject's task metric ``metric_name``: the metric of that
-    name, else ``test_<name>``, else the first one reported; (None, None) when there is none."""
+    name, else ``test_<name>``, else the first one reported; (None, None) when there is none. A number
+    comes back as a float; anything else unchanged (the run wrapper rejects it: greenhp.marks)."""
     for key in (metric_name, f"test_{metric_name}"):
         if key in metrics:
-            return key, float(metrics[key])
+            return key, _number_or_raw(metrics[key])
     for key, value in metrics.items():
-        return key, float(value)
+        return key, _number_or_raw(value)
     return None, None
+
+
+def as_number(value: Any) -> float | None:
+    """``value`` as a float when it is a real number (int, float, a NumPy scalar, a one-element
+    tensor), else None; text ("0.9") and booleans are not numbers."""
+    if isinstance(value, (str, bytes, bool)):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def as_integer(value: Any) -> Any:
+    """``value`` as an int when it is an integral number (3, 3.0, a NumPy integer), else unchanged."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return operator.index(value)
+    except TypeError:
+        pass
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _number_or_raw(value: Any) -> Any:
+    number = as_number(value)
+    return value if number is None else number
+
+
+def _shown(value: Any) -> str:
+    number = as_number(value)
+    return f"{number:.4f}" if number is not None else repr(value)[:60]
 
 
 def check_loss(loss: float, where: str) -> None:
