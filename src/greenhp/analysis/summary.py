@@ -313,7 +313,7 @@ def subjects_lines(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], plan:
             win = f"analysed on the **whole-process** window: {_e(p.reason)}"
         c = comp[comp["subject"] == p.subject] if not comp.empty else comp
         if c.empty:
-            mutants = (mine["hyperparameter"].astype(str) != ORIGINAL).any()
+            mutants = "hyperparameter" in mine and (mine["hyperparameter"].astype(str) != ORIGINAL).any()
             what = ("no mutant to compare with the original" if not mutants else
                     "no mutant comparison on total energy (no ok run of the original, or no energy "
                     "measured in its ok runs: see \"How energy was measured\")")
