@@ -14,7 +14,6 @@ from .environment import snapshot
 from .gpu import GpuDevice
 from .meters import GpuMeter, Measurement, MeterSet, Window, open_meters, proc_cpu_seconds, unavailable
 from .phases import build as build_phases
-from .rapl import default_opener
 
 
 def _uuid_hex(uuid: Any) -> str | None:
@@ -66,7 +65,7 @@ class EnergyMonitor:
     def __init__(self, cfg: EnergyConfig | None = None, gpu_index: int | None = None,
                  timeline_path: str | os.PathLike | None = None, nvml: Any = None,
                  powercap_root: str | None = None, *, sync: Callable[[], Any] | None = None,
-                 rapl_opener: Callable[[str], Any] = default_opener, pyrapl: Any = None,
+                 rapl_opener: Callable[[str], Any] | None = None, pyrapl: Any = None,
                  modules: Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
         self.cfg = cfg or EnergyConfig()
@@ -167,7 +166,7 @@ class EnergyMonitor:
     # -- idle / settle ------------------------------------------------------------------------
     def prepare(self) -> dict[str, Any]:
         """Wait for the GPU to settle (if settle_timeout_s > 0), then measure idle power for
-        idle_seconds (GPU from NVML, CPU/DRAM from RAPL if readable)."""
+        idle_seconds (the GPU through its device, CPU/DRAM from the meters that can: RAPL)."""
         self._open()
         cfg = self.cfg
         idle = self.idle

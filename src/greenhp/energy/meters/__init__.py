@@ -68,13 +68,13 @@ register_meter("cpu_meter", "none", not_measured("cpu_meter"))
 
 
 def open_meters(cfg: Any, *, gpu_index: int | None = None, powercap_root: str | None = None,
-                rapl_opener: Callable[[str], Any] = default_opener, modules: Mapping[str, Any] | None = None,
+                rapl_opener: Callable[[str], Any] | None = None, modules: Mapping[str, Any] | None = None,
                 cpu_seconds: Callable[[], tuple[float | None, str | None]] = lambda: (None, "no process")
                 ) -> MeterSet:
     """The meters ``cfg`` (an EnergyConfig) selects, one per domain; unavailable ones carry their reason.
-    ``modules``: stand-ins for backend libraries by import name (tests)."""
+    ``modules``: stand-ins for backend libraries by import name, ``rapl_opener`` for RAPL's files (tests)."""
     ctx = OpenContext(cfg, gpu_index=gpu_index, powercap_root=powercap_root or cfg.powercap_root,
-                      rapl_opener=rapl_opener, modules=dict(modules or {}), cpu_seconds=cpu_seconds)
+                      rapl_opener=rapl_opener or default_opener, modules=dict(modules or {}), cpu_seconds=cpu_seconds)
     meters: list[Meter] = []
     for setting, domains in SETTINGS.items():
         name = getattr(cfg, setting)

@@ -93,7 +93,7 @@ class OpenContext:
     cfg: Any
     gpu_index: int | None = None
     powercap_root: str = "/sys/class/powercap"
-    rapl_opener: Callable[[str], Any] = open
+    rapl_opener: Callable[[str], Any] = open      # opens a powercap file (tests inject permission errors)
     modules: Mapping[str, Any] = field(default_factory=dict)
     cpu_seconds: Callable[[], tuple[float | None, str | None]] = lambda: (None, "no process")
 
