@@ -197,9 +197,10 @@ class FakeGpu(GpuDevice):
     def energy_mj(self):
         if not self.has_counter:
             return None
-        t = self.t0 + math.floor((self.clock() - self.t0) / 0.1) * 0.1
+        t = self.t0 + math.floor((self.clock() - self.t0) / 0.1) * 0.1     # updated every 100 ms
         n = max(1, int((t - self.t0) / 0.001))
-        return int(sum(self.power(self.t0 + (i + 0.5) * (t - self.t0) / n) for i in range(n)) * (t - self.t0) / n * 1000)
+        dt = (t - self.t0) / n
+        return int(sum(self.power(self.t0 + (i + 0.5) * dt) for i in range(n)) * dt * 1000)
 
     def power_w(self):
         return float(self.power(self.clock()))

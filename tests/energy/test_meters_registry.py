@@ -72,7 +72,8 @@ def test_config_and_schema_accept_exactly_the_registered_meters(fakesmi):
     assert props["gpu_meter"]["enum"] == names["gpu_meter"] == ["auto", "nvml", "none"]
     assert props["cpu_meter"]["enum"] == names["cpu_meter"] == ["auto", "rapl", "pyrapl", "estimate", "none"]
     assert EnergyConfig(gpu_meter="fakesmi").gpu_meter == "fakesmi"
-    with pytest.raises(ValueError, match=r"energy.cpu_meter: 'amdsmi' is not one of auto, rapl, pyrapl, estimate, none$"):
+    with pytest.raises(ValueError,
+                       match=r"energy.cpu_meter: 'amdsmi' is not one of auto, rapl, pyrapl, estimate, none$"):
         EnergyConfig(cpu_meter="amdsmi")
 
 
@@ -106,7 +107,8 @@ class HostMeter(Meter):
 
 
 def test_a_registered_cpu_backend_fills_cpu_idle_and_snapshot(monkeypatch):
-    monkeypatch.setitem(REGISTRY["cpu_meter"], "host", lambda ctx: [HostMeter(), UnavailableMeter("dram", "host has no dram")])
+    monkeypatch.setitem(REGISTRY["cpu_meter"], "host",
+                        lambda ctx: [HostMeter(), UnavailableMeter("dram", "host has no dram")])
     mon = EnergyMonitor(EnergyConfig(gpu_meter="none", cpu_meter="host", idle_seconds=0.1))
     mon.begin()
     time.sleep(0.05)
@@ -120,10 +122,12 @@ def test_a_registered_cpu_backend_fills_cpu_idle_and_snapshot(monkeypatch):
 
 def test_an_opener_must_answer_for_its_domains(monkeypatch):
     monkeypatch.setitem(REGISTRY["cpu_meter"], "cpu_only", lambda ctx: [HostMeter()])
-    with pytest.raises(ValueError, match=r"energy.cpu_meter: 'cpu_only' opened meters for \['cpu'\], not \['cpu', 'dram'\]"):
+    with pytest.raises(ValueError,
+                       match=r"energy.cpu_meter: 'cpu_only' opened meters for \['cpu'\], not \['cpu', 'dram'\]"):
         open_meters(EnergyConfig(gpu_meter="none", cpu_meter="cpu_only"))
     with pytest.raises(ValueError, match="domain 'cpu' of UnavailableMeter is also measured by HostMeter"):
-        MeterSet([UnavailableMeter("gpu", "x"), HostMeter(), UnavailableMeter("cpu", "y"), UnavailableMeter("dram", "z")])
+        MeterSet([UnavailableMeter("gpu", "x"), HostMeter(), UnavailableMeter("cpu", "y"),
+                  UnavailableMeter("dram", "z")])
 
 
 def test_a_measurement_is_a_number_with_its_method_or_missing_with_a_reason():

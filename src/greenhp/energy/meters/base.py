@@ -170,9 +170,11 @@ class MeterSet:
         self._by_domain: dict[str, Meter] = {}
         for m in self.meters:
             for d in m.domains:
-                if d not in DOMAINS or d in self._by_domain:
-                    raise ValueError(f"meters: domain {d!r} of {type(m).__name__} is "
-                                     + ("unknown" if d not in DOMAINS else f"also measured by {type(self._by_domain[d]).__name__}"))
+                if d not in DOMAINS:
+                    raise ValueError(f"meters: domain {d!r} of {type(m).__name__} is unknown")
+                if d in self._by_domain:
+                    raise ValueError(f"meters: domain {d!r} of {type(m).__name__} is also measured by "
+                                     f"{type(self._by_domain[d]).__name__}")
                 self._by_domain[d] = m
         missing = [d for d in DOMAINS if d not in self._by_domain]
         if missing:
