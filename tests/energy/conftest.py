@@ -1,4 +1,5 @@
-"""Fakes for the energy tests: a module-like NVML and a powercap tree in tmp_path."""
+"""Fakes for the energy tests: a module-like NVML, a GPU straight on the GpuDevice interface (another
+vendor), and a powercap tree in tmp_path."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 from types import SimpleNamespace
 
 import pytest
+
+from greenhp.energy.gpu import GpuDevice
 
 
 class FakeClock:
@@ -171,6 +174,55 @@ def fake_clock():
 @pytest.fixture
 def make_nvml():
     return FakeNVML
+
+
+class FakeGpu(GpuDevice):
+    """A GPU of another vendor ("FakeSMI"), implementing :class:`GpuDevice` directly: power(t) watts,
+    an energy counter (mJ, the integral of power, updated every 100 ms) unless ``has_counter`` is
+    False, no per-process utilisation, and its own method names."""
+
+    api = "FakeSMI"
+    process_util_api = "fakesmi_process_util"
+    counter_method = "fakesmi_counter"
+    power_integral_method = "fakesmi_power_integral"
+    power_mean_method = "fakesmi_power_mean"
+
+    def __init__(self, power=lambda t: 100.0, clock=time.time, has_counter=True, index=0, uuid="FAKE-0001"):
+        self.power, self.clock, self.index, self.uuid = power, clock, index, uuid
+        self.has_counter = has_counter
+        self.counter_reason = None if has_counter else "FakeSMI has no energy counter"
+        self.t0 = clock()
+        self.closed = False
+
+    def energy_mj(self):
+        if not self.has_counter:
+            return None
+        t = self.t0 + math.floor((self.clock() - self.t0) / 0.1) * 0.1     # updated every 100 ms
+        n = max(1, int((t - self.t0) / 0.001))
+        dt = (t - self.t0) / n
+        return int(sum(self.power(self.t0 + (i + 0.5) * dt) for i in range(n)) * dt * 1000)
+
+    def power_w(self):
+        return float(self.power(self.clock()))
+
+    def status(self):
+        return {"sm_util_pct": 50, "sm_clock_mhz": 2100, "mem_clock_mhz": 1300, "temp_c": 40, "mem_used_mib": 512.0}
+
+    def process_utilization(self, since_us):
+        return None
+
+    def info(self):
+        return {"index": self.index, "chosen_by": "test", "name": "Fake MI300", "uuid": self.uuid, "driver": "fake 1.0",
+                "power_limit_w": 750.0, "enforced_power_limit_w": 750.0, "persistence_mode": None,
+                "energy_counter": self.has_counter}
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def make_fake_gpu():
+    return FakeGpu
 
 
 class Powercap:

@@ -6,8 +6,8 @@ import time
 import pytest
 
 from greenhp.energy import EnergyConfig, EnergyMonitor
-from greenhp.energy.meters import (CpuTimeMeter, NvmlCounterMeter, PyRaplMeter, RaplMeter, UnavailableMeter,
-                                   open_meters, proc_cpu_seconds)
+from greenhp.energy.meters import (CpuTimeMeter, GpuMeter, PyRaplMeter, RaplMeter, UnavailableMeter, open_meters,
+                                   proc_cpu_seconds)
 from greenhp.energy.phases import build
 from greenhp.marks import MarkListener, MarkWriter, open_channel
 
@@ -75,28 +75,28 @@ def test_unreadable_meter_at_mark_is_missing_not_zero():
 
 
 def test_meters_say_why(make_nvml, tmp_path):
-    common = dict(powercap_root=str(tmp_path / "none"), rapl_opener=open, clock=time.time)
+    common = dict(powercap_root=str(tmp_path / "none"), rapl_opener=open)
     m = open_meters(EnergyConfig(gpu_meter="none", cpu_meter="none"), **common)
-    for d, meter in m.by_domain().items():
-        r = meter.read()
+    for d, r in m.read().items():
+        meter = m.for_domain(d)
         assert isinstance(meter, UnavailableMeter) and r.value_j is None and r.method == "unavailable" and r.reason
-    m = open_meters(EnergyConfig(gpu_meter="auto", cpu_meter="auto"), nvml=make_nvml(), **common,
+    m = open_meters(EnergyConfig(gpu_meter="auto", cpu_meter="auto"), modules={"pynvml": make_nvml()}, **common,
                     cpu_seconds=lambda: (2.0, None))
-    assert isinstance(m.gpu, NvmlCounterMeter) and isinstance(m.cpu, CpuTimeMeter)
-    assert m.cpu.read().value_j == 20.0 and m.cpu.read().method == "estimate_cpu_time"
-    assert "RAPL not present" in m.dram.read().reason
+    assert isinstance(m.for_domain("gpu"), GpuMeter) and m.for_domain("gpu").device.has_counter
+    assert isinstance(m.for_domain("cpu"), CpuTimeMeter)
+    assert m.read()["cpu"].value_j == 20.0 and m.read()["cpu"].method == "estimate_cpu_time"
+    assert "RAPL not present" in m.read()["dram"].reason
 
 
 def test_rapl_and_pyrapl_meters(make_powercap, tmp_path):
     pc = make_powercap()
-    m = open_meters(EnergyConfig(gpu_meter="none", cpu_meter="rapl"), powercap_root=pc.root, rapl_opener=open,
-                    clock=time.time)
-    assert isinstance(m.cpu, RaplMeter) and isinstance(m.dram, RaplMeter)
-    m.rapl.start(thread=False)
+    m = open_meters(EnergyConfig(gpu_meter="none", cpu_meter="rapl"), powercap_root=pc.root, rapl_opener=open)
+    assert isinstance(m.for_domain("cpu"), RaplMeter) and m.for_domain("dram") is m.for_domain("cpu")
+    m.for_domain("cpu").reader.start(thread=False)
     pc.set("pkg0", 3_000_000)
     pc.set("dram0", 1_000_000)
-    assert m.cpu.read().value_j == 3.0 and m.dram.read().value_j == 1.0
-    r = PyRaplMeter(None, "cpu").read()
+    assert m.read()["cpu"].value_j == 3.0 and m.read()["dram"].value_j == 1.0
+    r = PyRaplMeter(None).read()["cpu"]
     assert r.value_j is None and "pyRAPL" in r.reason
 
 

@@ -87,12 +87,13 @@ def test_monitor_rapl_with_thread_and_wraps(make_powercap):
     cfg = EnergyConfig(gpu_meter="none", cpu_meter="rapl")
     mon = EnergyMonitor(cfg, powercap_root=pc.root)
     mon.begin()
-    mon.rapl.poll()
+    rapl = mon.meters.for_domain("cpu").reader
+    rapl.poll()
     for k in range(1, 6):
         pc.set("pkg0", (k * 600_000) % 1_000_000)
         pc.set("pkg1", (k * 300_000) % 1_000_000)
         pc.set("dram0", k * 10_000)
-        mon.rapl.poll()
+        rapl.poll()
     r = mon.end()
     assert r["cpu"]["method"] == "rapl"
     assert r["cpu"]["energy_j"] == pytest.approx(3.0 + 1.5)

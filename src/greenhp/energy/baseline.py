@@ -17,11 +17,14 @@ from typing import Any, Callable, Iterator
 
 from greenhp.atomic import write_json
 
+from .config import EnergyConfig
+from .gpu import GpuDevice
+
 SETTLE_WINDOW_S = 1.0   # mean over the last second ...
 SETTLE_LAG_S = 2.0      # ... compared with the mean over the second that ended 2 s earlier
 
 
-def settle_gpu(dev: Any, tolerance_w: float, timeout_s: float, hz: float = 10.0,
+def settle_gpu(dev: GpuDevice, tolerance_w: float, timeout_s: float, hz: float = 10.0,
                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
                ) -> dict[str, Any]:
     """Wait until GPU power stops drifting: |mean(last 1 s) - mean(1 s ending 2 s before)| <= tol.
@@ -48,12 +51,12 @@ def settle_gpu(dev: Any, tolerance_w: float, timeout_s: float, hz: float = 10.0,
         sleep(period)
 
 
-def idle_gpu(dev: Any, seconds: float, hz: float = 10.0, clock: Callable[[], float] = time.monotonic,
+def idle_gpu(dev: GpuDevice, seconds: float, hz: float = 10.0, clock: Callable[[], float] = time.monotonic,
              sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Idle GPU power over ``seconds``: from the energy counter if there is one, else mean sampled power."""
     period = 1.0 / hz
     t0 = clock()
-    e0 = dev.energy_mj() if getattr(dev, "has_counter", False) else None
+    e0 = dev.energy_mj() if dev.has_counter else None
     powers = []
     while True:
         p = dev.power_w()
@@ -66,9 +69,9 @@ def idle_gpu(dev: Any, seconds: float, hz: float = 10.0, clock: Callable[[], flo
     dt = clock() - t0
     mean_p = sum(powers) / len(powers) if powers else None
     if e0 is not None and e1 is not None and dt > 0 and e1 > e0:
-        return {"gpu_w": (e1 - e0) / 1000.0 / dt, "gpu_method": "nvml_counter", "gpu_sampled_mean_w": mean_p}
+        return {"gpu_w": (e1 - e0) / 1000.0 / dt, "gpu_method": dev.counter_method, "gpu_sampled_mean_w": mean_p}
     if mean_p is not None:
-        return {"gpu_w": mean_p, "gpu_method": "nvml_power_mean", "gpu_sampled_mean_w": mean_p}
+        return {"gpu_w": mean_p, "gpu_method": dev.power_mean_method, "gpu_sampled_mean_w": mean_p}
     return {"gpu_w": None, "gpu_method": "unavailable", "gpu_reason": "no power readings during idle window"}
 
 
@@ -135,7 +138,7 @@ class BaselineCache:
             write_json(self.path, {"version": CACHE_VERSION, "gpus": gpus})
 
 
-def gpu_uuid(dev: Any) -> str | None:
+def gpu_uuid(dev: GpuDevice) -> str | None:
     try:
         u = dev.info().get("uuid")
     except Exception:
@@ -156,7 +159,7 @@ def _steady(samples: list[tuple[float, float]], now: float, tolerance_w: float) 
     return None if cur is None or prev is None else abs(cur - prev) <= tolerance_w
 
 
-def settle_to(dev: Any, target_w: float, tolerance_w: float, drift_w: float, timeout_s: float,
+def settle_to(dev: GpuDevice, target_w: float, tolerance_w: float, drift_w: float, timeout_s: float,
               hz: float = 10.0, clock: Callable[[], float] = time.monotonic,
               sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Wait until the mean power of the last second is within ``tolerance_w`` of ``target_w`` (a
@@ -198,7 +201,7 @@ def settle_to(dev: Any, target_w: float, tolerance_w: float, drift_w: float, tim
         sleep(period)
 
 
-def gpu_baseline(dev: Any, cfg: Any, clock: Callable[[], float] = time.time,
+def gpu_baseline(dev: GpuDevice, cfg: EnergyConfig, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Settle and idle baseline of one GPU before a run, by the baseline policy of ``cfg`` (an
     EnergyConfig). Returns the keys of the record's ``idle`` mapping: gpu_w (and how it was

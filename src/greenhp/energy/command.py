@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from greenhp.atomic import write_json
 
@@ -94,6 +95,36 @@ def measure_command(argv: Sequence[str], out_path: str | os.PathLike, cfg: Energ
         write_json_atomic(out_path, record)
         return 127
     mon.track(proc.pid, "main")
+    with forwarded_signals(proc, kill_grace_s):
+        status, ru = wait_for(proc.pid)
+    rc, killed_by = exit_code(status)
+    proc.returncode = rc
+    cpu_s = ru.ru_utime + ru.ru_stime
+    res = mon.end(cpu_seconds={"main": cpu_s})
+    mon.close()
+    record.update({"returncode": rc, "cpu_seconds": cpu_s, "energy": res})
+    if killed_by:
+        record["signal"] = killed_by
+    if tl is not None and tl.exists():
+        record["timeline"] = str(tl)
+    write_json_atomic(out_path, record)
+    return rc
+
+
+def wait_for(pid: int) -> tuple[int, Any]:
+    """``os.wait4`` on ``pid`` until it returns (retried when a signal interrupts it): (status, rusage)."""
+    while True:
+        try:
+            _, status, ru = os.wait4(pid, 0)
+            return status, ru
+        except InterruptedError:
+            continue
+
+
+@contextlib.contextmanager
+def forwarded_signals(proc: subprocess.Popen, kill_grace_s: float) -> Iterator[None]:
+    """While the caller waits for ``proc`` (in the main thread): SIGINT/SIGTERM are forwarded to it; a
+    command still running ``kill_grace_s`` later, or at a second signal, gets SIGKILL, and stderr says so."""
     old = {}
     done = threading.Event()
     timers: list[threading.Timer] = []
@@ -124,27 +155,10 @@ def measure_command(argv: Sequence[str], out_path: str | os.PathLike, cfg: Energ
         for s in (signal.SIGINT, signal.SIGTERM):
             old[s] = signal.signal(s, forward)
     try:
-        while True:
-            try:
-                _, status, ru = os.wait4(proc.pid, 0)
-                break
-            except InterruptedError:
-                continue
+        yield
     finally:
         done.set()
         for t in timers:
             t.cancel()
         for s, h in old.items():
             signal.signal(s, h)
-    rc, killed_by = exit_code(status)
-    proc.returncode = rc
-    cpu_s = ru.ru_utime + ru.ru_stime
-    res = mon.end(cpu_seconds={"main": cpu_s})
-    mon.close()
-    record.update({"returncode": rc, "cpu_seconds": cpu_s, "energy": res})
-    if killed_by:
-        record["signal"] = killed_by
-    if tl is not None and tl.exists():
-        record["timeline"] = str(tl)
-    write_json_atomic(out_path, record)
-    return rc

@@ -7,8 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-GPU_METERS = ("auto", "nvml", "none")
-CPU_METERS = ("auto", "rapl", "pyrapl", "estimate", "none")
+from .meters import meter_names
 
 
 @dataclass(frozen=True)
@@ -18,7 +17,8 @@ class EnergyConfig:
     gpu_meter: ``auto`` (NVML if a GPU is there, else unavailable with a reason), ``nvml`` (same, but
     the run record says NVML was asked for), ``none``.
     cpu_meter: ``auto`` (RAPL if readable, else the CPU-time estimate), ``rapl``, ``pyrapl``,
-    ``estimate`` (CPU seconds x ``cpu_watts_per_core``), ``none``.
+    ``estimate`` (CPU seconds x ``cpu_watts_per_core``), ``none``. Both accept exactly the names
+    registered in :mod:`greenhp.energy.meters`.
     idle_seconds: idle-baseline window before the run (0 disables).
     settle_timeout_s: before the idle window, wait (at most this long, 0 disables) until GPU power has
     stopped drifting: the mean of the last second is within ``settle_tolerance_w`` of the mean of the
@@ -46,10 +46,10 @@ class EnergyConfig:
     timeline: bool = False
 
     def __post_init__(self) -> None:
-        if self.gpu_meter not in GPU_METERS:
-            raise ValueError(f"energy.gpu_meter: {self.gpu_meter!r} is not one of {', '.join(GPU_METERS)}")
-        if self.cpu_meter not in CPU_METERS:
-            raise ValueError(f"energy.cpu_meter: {self.cpu_meter!r} is not one of {', '.join(CPU_METERS)}")
+        for setting in ("gpu_meter", "cpu_meter"):   # the names greenhp.energy.meters registered
+            names = meter_names(setting)
+            if getattr(self, setting) not in names:
+                raise ValueError(f"energy.{setting}: {getattr(self, setting)!r} is not one of {', '.join(names)}")
         for name, lo, strict in (
             ("cpu_watts_per_core", 0.0, True),
             ("sample_hz", 0.0, True),

@@ -7,7 +7,9 @@ import platform
 import socket
 import sys
 from importlib import metadata
-from typing import Any
+from typing import Any, Mapping
+
+from .gpu import GpuDevice
 
 PACKAGES = ("torch", "nvidia-ml-py", "pyRAPL", "numpy", "greenhp")
 
@@ -39,8 +41,10 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def snapshot(gpu_info: dict[str, Any] | None, gpu_reason: str | None, rapl_zones: list | None,
-             rapl_reason: str | None) -> dict[str, Any]:
+def snapshot(gpu: GpuDevice | None, gpu_reason: str | None, meters: Mapping[str, Any]) -> dict[str, Any]:
+    """The run record's ``energy.environment``. ``gpu``: the measured GPU (None: ``gpu_reason`` says
+    why there is none); ``meters``: what the meters add (:meth:`greenhp.energy.meters.Meter.environment`;
+    the RAPL meters fill ``rapl_zones`` and ``rapl_reason``)."""
     return {
         "hostname": socket.gethostname(),
         "kernel": platform.release(),
@@ -48,8 +52,9 @@ def snapshot(gpu_info: dict[str, Any] | None, gpu_reason: str | None, rapl_zones
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "gpu": gpu_info if gpu_info is not None else {"available": False, "reason": gpu_reason},
-        "rapl_zones": rapl_zones or [],
-        "rapl_reason": rapl_reason,
+        "gpu": gpu.info() if gpu is not None else {"available": False, "reason": gpu_reason},
+        "rapl_zones": [],
+        "rapl_reason": None,
+        **meters,
         "versions": versions(),
     }

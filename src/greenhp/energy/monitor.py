@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import os
-import resource
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .attribution import attribute
 from .baseline import gpu_baseline
 from .config import EnergyConfig
 from .environment import snapshot
-from .meters import Meters, NvmlCounterMeter, NvmlPowerIntegralMeter, open_meters, proc_cpu_seconds
-from .nvml import NvmlDevice
+from .gpu import GpuDevice
+from .meters import GpuMeter, Measurement, MeterSet, Window, open_meters, proc_cpu_seconds, unavailable
 from .phases import build as build_phases
-from .pyrapl_backend import PyRaplBackend
-from .rapl import RaplReader, default_opener
-from .sampler import GpuSampler
-
-SHORT_WINDOW_S = 1.0
-MIN_COUNTER_UPDATES = 10
-
-
-def _unavailable(reason: str, hint: str | None = None, **extra) -> dict[str, Any]:
-    d = {"energy_j": None, "method": "unavailable", "reason": reason}
-    if hint is not None:
-        d["hint"] = hint
-    d.update(extra)
-    return d
 
 
 def _uuid_hex(uuid: Any) -> str | None:
@@ -62,11 +47,6 @@ def training_gpu_check(measured_uuid: Any, training: dict[str, Any] | None) -> d
     return out
 
 
-def _children_cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 def _ppid(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -76,23 +56,26 @@ def _ppid(pid: int) -> int | None:
 
 
 class EnergyMonitor:
-    """Measure one window. ``nvml``, ``powercap_root``, ``rapl_opener``, ``pyrapl``, ``clock`` and
-    ``sleep`` are injectable for tests; ``sync`` (e.g. ``torch.cuda.synchronize``) is called at the
-    window edges when the caller runs GPU work in-process."""
+    """Measure one window with the meters the configuration selects (:mod:`greenhp.energy.meters`).
+    ``nvml`` and ``pyrapl`` (stand-ins for pynvml and pyRAPL; ``modules`` for any backend library, by
+    import name), ``powercap_root``, ``rapl_opener``, ``clock`` and ``sleep`` are injectable for tests;
+    ``sync`` (e.g. ``torch.cuda.synchronize``) is called at the window edges when the caller runs GPU
+    work in-process."""
 
     def __init__(self, cfg: EnergyConfig | None = None, gpu_index: int | None = None,
                  timeline_path: str | os.PathLike | None = None, nvml: Any = None,
                  powercap_root: str | None = None, *, sync: Callable[[], Any] | None = None,
-                 rapl_opener: Callable[[str], Any] = default_opener, pyrapl: Any = None,
+                 rapl_opener: Callable[[str], Any] | None = None, pyrapl: Any = None,
+                 modules: Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
         self.cfg = cfg or EnergyConfig()
         self.gpu_index = gpu_index
         self.timeline_path = timeline_path
-        self._nvml = nvml
+        self._modules = {**({"pynvml": nvml} if nvml is not None else {}),
+                         **({"pyRAPL": pyrapl} if pyrapl is not None else {}), **(modules or {})}
         self.powercap_root = powercap_root or self.cfg.powercap_root
         self.sync = sync
         self._rapl_opener = rapl_opener
-        self._pyrapl_mod = pyrapl
         self.clock = clock
         self.sleep = sleep
         self.tracked: dict[int, str] = {}
@@ -115,22 +98,15 @@ class EnergyMonitor:
         if self._opened:
             return
         self._opened = True
-        cfg = self.cfg
-        m = open_meters(cfg, nvml=self._nvml, gpu_index=self.gpu_index, powercap_root=self.powercap_root,
-                        rapl_opener=self._rapl_opener, pyrapl=self._pyrapl_mod,
-                        sampler=lambda: getattr(self, "sampler", None), clock=self.clock,
-                        cpu_seconds=self._tracked_cpu_seconds)
-        self.meters: Meters = m
-        self.gpu: NvmlDevice | None = m.device
-        self.gpu_reason: str | None = m.gpu_reason
-        self.rapl: RaplReader | None = m.rapl
-        self.pyrapl: PyRaplBackend | None = m.pyrapl
-        self.cpu_mode = m.cpu_mode
-        self.cpu_reason: str | None = m.cpu_reason
-        self.cpu_hint: str | None = m.cpu_hint
-        self.dram_reason: str | None = m.dram_reason
-        self._rapl_env_zones: list = m.rapl_env_zones
-        self._rapl_env_reason: str | None = m.rapl_env_reason
+        self.meters: MeterSet = open_meters(
+            self.cfg, gpu_index=self.gpu_index, powercap_root=self.powercap_root, rapl_opener=self._rapl_opener,
+            modules=self._modules, cpu_seconds=self._tracked_cpu_seconds)
+        g = self.meters.for_domain("gpu")
+        # the GPU device (settling, idle baseline, status, snapshot) and its meter (per-process use)
+        self._gpu_meter: GpuMeter | None = g if isinstance(g, GpuMeter) else None
+        self.gpu: GpuDevice | None = g.device if isinstance(g, GpuMeter) else None
+        self.gpu_reason: str | None = None if self.gpu is not None else (
+            g.reason or f"the GPU meter ({type(g).__name__}) has no GPU device")
 
     # -- phase marks --------------------------------------------------------------------------
     def expect_marks(self) -> None:
@@ -168,16 +144,18 @@ class EnergyMonitor:
             if not self._begun:
                 return None
             t = self.clock()
-            readings = {d: meter.read().to_dict() for d, meter in self.meters.by_domain().items()}
+            readings = {d: r.to_dict() for d, r in self.meters.read().items()}
             row = {"label": label, "name": str(name), "t": t, "readings": readings,
                    **{k: v for k, v in info.items() if v is not None}}
             self.marks.append(row)
             return row
 
     def _phases(self, domains: dict, have: list[str], t_end: float, estimated: bool) -> dict[str, Any]:
-        if isinstance(self.meters.gpu, NvmlPowerIntegralMeter) and self.sampler is not None:
-            for m in self.marks:   # the integral up to each mark, from all samples (edges interpolated)
-                m["readings"]["gpu"] = self.meters.gpu.read(at=m["t"]).to_dict()
+        for meter in self.meters:   # e.g. a power integral up to each mark, from all samples
+            for m in self.marks:
+                better = meter.read_at(m["t"])
+                if better is not None:
+                    m["readings"].update({d: r.to_dict() for d, r in better.items()})
         out = {}
         for label in self._labels:
             mine = [m for m in self.marks if m["label"] == label]
@@ -188,7 +166,7 @@ class EnergyMonitor:
     # -- idle / settle ------------------------------------------------------------------------
     def prepare(self) -> dict[str, Any]:
         """Wait for the GPU to settle (if settle_timeout_s > 0), then measure idle power for
-        idle_seconds (GPU from NVML, CPU/DRAM from RAPL if readable)."""
+        idle_seconds (the GPU through its device, CPU/DRAM from the meters that can: RAPL)."""
         self._open()
         cfg = self.cfg
         idle = self.idle
@@ -205,14 +183,15 @@ class EnergyMonitor:
         if cfg.idle_seconds > 0:
             if self.gpu is None:
                 reasons["gpu_reason"] = f"no GPU idle baseline: {self.gpu_reason}"
-            if self.rapl is not None:
-                # RAPL idle after the GPU's (1 s), or over the whole window without a GPU
-                w = self.rapl.instant_power_w(min(1.0, cfg.idle_seconds) if self.gpu is not None else cfg.idle_seconds)
-                idle["cpu_w"], idle["dram_w"] = w.get("package"), w.get("dram")
-                idle["cpu_method"] = "rapl"
-            else:
-                reasons["cpu_reason"] = ("no CPU idle baseline: "
-                                         + (self.cpu_reason or self._rapl_env_reason or f"cpu meter is {self.cpu_mode}"))
+            for meter in self.meters:
+                if "gpu" in meter.domains:
+                    continue
+                # the host's idle after the GPU's (1 s), or over the whole window without a GPU
+                got = meter.idle_power(min(1.0, cfg.idle_seconds) if self.gpu is not None else cfg.idle_seconds)
+                if got is not None:
+                    idle.update(got)
+                elif "cpu" in meter.domains:
+                    reasons["cpu_reason"] = f"no CPU idle baseline: {meter.idle_reason}"
         else:
             reasons["reason"] = "idle_seconds: 0 (no idle baseline)"
         idle.update(reasons)
@@ -227,24 +206,10 @@ class EnergyMonitor:
             self.prepare()
         self._env_start = self.gpu.status() if self.gpu is not None else None
         self._timeline_f = open(self.timeline_path, "w") if (self.timeline_path and self.gpu) else None
-        self.sampler = None
-        if self.gpu is not None:
-            self.sampler = GpuSampler(self.gpu, hz=self.cfg.sample_hz, timeline=self._timeline_f,
-                                      clock=self.clock, pid_label=self._label_of)
         self._sync("begin")
-        self._cpu0 = _children_cpu_s()
         self.t_start = self.clock()
-        self._e0 = self.gpu.energy_mj() if self.gpu is not None and self.gpu.has_counter else None
-        if isinstance(self.meters.gpu, NvmlCounterMeter):
-            self.meters.gpu.zero_mj = self._e0
-        if self.sampler is not None:
-            self.sampler.start()
-        if self.rapl is not None:
-            self.rapl.start()
-        if self.pyrapl is not None:
-            self.pyrapl.start()
-        for meter in self.meters.by_domain().values():
-            meter.start()
+        # every meter takes its own zero (counters, samplers, CPU time) at the window's start
+        self.meters.begin(Window(self.t_start, self.clock, timeline=self._timeline_f, pid_label=self._label_of))
         self.marks = []
         self._begun = True
 
@@ -289,34 +254,15 @@ class EnergyMonitor:
         with self._mark_lock:
             self._begun = False
         self._sync("end")
-        e1 = self.gpu.energy_mj() if self._e0 is not None else None
         t_end = self.clock()
-        cpu_children = _children_cpu_s() - self._cpu0
-        if self.sampler is not None:
-            self.sampler.stop()
-        rapl_tot = self.rapl.stop() if self.rapl is not None else None
-        pyrapl_tot = self.pyrapl.stop() if self.pyrapl is not None else None
+        measured = self.meters.end(t_end, cpu_seconds)   # every meter closes its own window
         if self._timeline_f is not None:
             self._timeline_f.close()
         dur = t_end - self.t_start
 
-        env = snapshot(self.gpu.info() if self.gpu is not None else None, self.gpu_reason,
-                       self._rapl_env_zones, self._rapl_env_reason)
-        gpu = self._gpu_result(e1, t_end, dur)
-        if self.gpu is not None and training_gpus is not None:
-            check = training_gpu_check(env["gpu"].get("uuid"), training_gpus)
-            if check["verdict"] == "mismatch":
-                gpu = _unavailable(
-                    f"the measured GPU ({check['measured_uuid']}) is not the GPU that "
-                    f"{', '.join(check['not_on_measured_gpu'])} trained on "
-                    f"({', '.join(str(check['training_uuids'][k]) for k in check['not_on_measured_gpu'])}); "
-                    f"its reading is kept as other_gpu_j, not counted",
-                    hint="make the GPU index given to the wrapper (or the first CUDA_VISIBLE_DEVICES entry) "
-                         "name the GPU the training uses, e.g. by its UUID; see docs/cluster.md",
-                    other_gpu_j=gpu.get("energy_j"), other_gpu_method=gpu.get("method"),
-                    gpu_index=gpu.get("gpu_index"))
-            gpu["training_gpu"] = check
-        cpu, dram = self._cpu_result(rapl_tot, pyrapl_tot, cpu_seconds, cpu_children)
+        env = snapshot(self.gpu, self.gpu_reason, self.meters.environment())
+        gpu = self._checked_gpu(measured["gpu"], env, training_gpus)
+        cpu, dram = measured["cpu"].to_record(), measured["dram"].to_record()
 
         domains = {"gpu": gpu, "cpu": cpu, "dram": dram}
         have = [k for k, v in domains.items() if v.get("energy_j") is not None]
@@ -327,14 +273,7 @@ class EnergyMonitor:
             total["reason"] = "no domain could be measured"
 
         net = self._net(gpu, cpu, dram, have, dur)
-        attribution = attribute(
-            self._labels, gpu.get("energy_j"), self.idle.get("gpu_w"), dur,
-            self.sampler.proc_util_integral if self.sampler is not None else {},
-            cpu.get("energy_j"), dram.get("energy_j"), cpu_seconds or {})
-        if attribution is not None and self.sampler is not None and self.sampler.proc_util_supported is False:
-            for v in attribution.values():
-                v.setdefault("notes", []).append("nvmlDeviceGetProcessUtilization not supported on this GPU")
-
+        attribution = self._attribution(gpu, cpu, dram, dur, cpu_seconds)
         if self.gpu is not None:
             env["gpu"]["status_start"] = self._env_start
             env["gpu"]["status_end"] = self.gpu.status()
@@ -351,75 +290,42 @@ class EnergyMonitor:
         return result
 
     def close(self) -> None:
-        if getattr(self, "gpu", None) is not None:
-            self.gpu.close()
+        if self._opened:
+            self.meters.close()
 
-    # -- per domain ---------------------------------------------------------------------------
-    def _gpu_result(self, e1, t_end, dur) -> dict[str, Any]:
-        if self.gpu is None:
-            return _unavailable(self.gpu_reason or "GPU not measured")
-        s = self.sampler
-        integral = s.integral_j(self.t_start, t_end)
-        flags = []
-        if dur < SHORT_WINDOW_S:
-            flags.append("window_under_1s")
-        extras = {"power_integral_j": integral, "samples": len(s.samples), "sample_hz": self.cfg.sample_hz,
-                  "mean_power_w": (integral / dur) if integral is not None and dur > 0 else None,
-                  "gpu_index": self.gpu.index}
-        if self._e0 is not None and e1 is not None:
-            e = (e1 - self._e0) / 1000.0
-            if s.counter_updates < MIN_COUNTER_UPDATES:
-                flags.append("under_10_counter_updates")
-            dis = (100.0 * (integral - e) / e) if integral is not None and e > 0 else None
-            return {"energy_j": e, "method": "nvml_counter", "reason": None,
-                    "disagreement_pct": dis, "counter_updates": s.counter_updates, **extras, "flags": flags}
-        if integral is None:
-            return _unavailable(f"no energy counter ({self.gpu.counter_reason}) and no power samples",
-                                **extras, flags=flags)
-        return {"energy_j": integral, "method": "nvml_power_integral", "reason": None,
-                "counter_reason": self.gpu.counter_reason, "disagreement_pct": None, **extras, "flags": flags}
+    # -- whole-window checks and shares -------------------------------------------------------
+    def _checked_gpu(self, gpu: Measurement, env: dict[str, Any], training_gpus: dict[str, Any] | None
+                     ) -> dict[str, Any]:
+        """The GPU's record, unless the training processes say they used another GPU: then unavailable,
+        with the measured GPU's reading kept apart (``other_gpu_j``)."""
+        rec = gpu.to_record()
+        if self.gpu is None or training_gpus is None:
+            return rec
+        check = training_gpu_check(env["gpu"].get("uuid"), training_gpus)
+        if check["verdict"] == "mismatch":
+            rec = unavailable(
+                "gpu",
+                f"the measured GPU ({check['measured_uuid']}) is not the GPU that "
+                f"{', '.join(check['not_on_measured_gpu'])} trained on "
+                f"({', '.join(str(check['training_uuids'][k]) for k in check['not_on_measured_gpu'])}); "
+                f"its reading is kept as other_gpu_j, not counted",
+                hint="make the GPU index given to the wrapper (or the first CUDA_VISIBLE_DEVICES entry) "
+                     "name the GPU the training uses, e.g. by its UUID; see docs/cluster.md",
+                other_gpu_j=rec.get("energy_j"), other_gpu_method=rec.get("method"),
+                gpu_index=rec.get("gpu_index")).to_record()
+        rec["training_gpu"] = check
+        return rec
 
-    def _cpu_result(self, rapl_tot, pyrapl_tot, cpu_seconds, cpu_children):
-        if self.cpu_mode == "rapl":
-            cpu = {"energy_j": rapl_tot["package_j"], "method": "rapl", "reason": None, "hint": None,
-                   "sockets": rapl_tot["sockets"], "psys_j": rapl_tot["psys_j"],
-                   "per_zone_j": rapl_tot["per_zone_j"], "wraps": rapl_tot["wraps"],
-                   "inner_zones_not_summed": rapl_tot["inner_zones_not_summed"],
-                   "poll_period_s": rapl_tot["poll_period_s"], "polls": rapl_tot["polls"],
-                   "flags": list(self.rapl.flags)}
-            if rapl_tot["has_dram"]:
-                dram = {"energy_j": rapl_tot["dram_j"], "method": "rapl", "reason": None}
-            else:
-                dram = _unavailable(self.dram_reason)
-            return cpu, dram
-        if self.cpu_mode == "pyrapl":
-            if pyrapl_tot.get("package_j") is None:
-                cpu = _unavailable(pyrapl_tot.get("error") or "pyRAPL returned no package energy",
-                                   flags=pyrapl_tot["flags"])
-            else:
-                cpu = {"energy_j": pyrapl_tot["package_j"], "method": "pyrapl", "reason": None, "hint": None,
-                       "flags": pyrapl_tot["flags"]}
-            if pyrapl_tot.get("dram_j") is None:
-                dram = _unavailable(pyrapl_tot.get("error") or "pyRAPL returned no dram energy")
-            else:
-                dram = {"energy_j": pyrapl_tot["dram_j"], "method": "pyrapl", "reason": None}
-            return cpu, dram
-        if self.cpu_mode == "estimate":
-            if cpu_seconds:
-                secs, source = float(sum(cpu_seconds.values())), "cpu_seconds given by the caller (os.wait4)"
-            else:
-                secs, source = cpu_children, "getrusage(RUSAGE_CHILDREN) delta over the window"
-            w = self.cfg.cpu_watts_per_core
-            if secs > 0:
-                cpu = {"energy_j": secs * w, "method": "estimate_cpu_time", "reason": None,
-                       "hint": self.cpu_hint, "estimated": True, "cpu_seconds": secs,
-                       "cpu_seconds_source": source, "watts_per_core": w}
-            else:
-                cpu = _unavailable(f"CPU-time estimate impossible: no CPU time recorded ({source})",
-                                   hint=self.cpu_hint)
-            return cpu, _unavailable(self.dram_reason)
-        return (_unavailable(self.cpu_reason or "CPU not measured", hint=self.cpu_hint),
-                _unavailable(self.dram_reason or "DRAM not measured"))
+    def _attribution(self, gpu: dict, cpu: dict, dram: dict, dur: float,
+                     cpu_seconds: dict[str, float] | None) -> dict[str, Any] | None:
+        """Each tracked process's share (pair mode): the GPU's by its SM utilisation, CPU/DRAM by CPU time."""
+        util, supported = self._gpu_meter.process_util() if self._gpu_meter is not None else ({}, None)
+        attribution = attribute(self._labels, gpu.get("energy_j"), self.idle.get("gpu_w"), dur, util,
+                                cpu.get("energy_j"), dram.get("energy_j"), cpu_seconds or {})
+        if attribution is not None and supported is False:
+            for v in attribution.values():
+                v.setdefault("notes", []).append(f"{self.gpu.process_util_api} not supported on this GPU")
+        return attribution
 
     def _net(self, gpu, cpu, dram, have, dur) -> dict[str, Any]:
         idle = self.idle

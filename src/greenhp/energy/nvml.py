@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .gpu import GpuDevice
+
 NVML_FUNCTIONS = (
     "nvmlInit", "nvmlShutdown", "nvmlDeviceGetCount", "nvmlDeviceGetHandleByIndex",
     "nvmlDeviceGetHandleByUUID", "nvmlDeviceGetTotalEnergyConsumption", "nvmlDeviceGetPowerUsage",
@@ -63,8 +65,14 @@ def resolve_index(gpu_index: int | None, env: dict | None = None) -> tuple[int |
     return 0, "default index 0"
 
 
-class NvmlDevice:
-    """One GPU seen through NVML."""
+class NvmlDevice(GpuDevice):
+    """One GPU seen through NVML (the :class:`~greenhp.energy.gpu.GpuDevice` of NVIDIA GPUs)."""
+
+    api = "NVML"
+    process_util_api = "nvmlDeviceGetProcessUtilization"
+    counter_method = "nvml_counter"
+    power_integral_method = "nvml_power_integral"
+    power_mean_method = "nvml_power_mean"
 
     def __init__(self, nvml: Any, handle: Any, index: int | str, chosen_by: str):
         self.nvml = nvml

@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any, Callable, TextIO
 
+from .gpu import GpuDevice
+
 TIMELINE_COLUMNS = ("t_s", "power_w", "sm_util_pct", "sm_clock_mhz", "mem_clock_mhz", "temp_c", "mem_used_mib")
 PROC_POLL_PERIOD_S = 0.2      # ~5 Hz, as NVML's per-process samples only cover the last period
 
@@ -24,7 +26,9 @@ def _fmt(v: Any) -> str:
 
 
 class GpuSampler:
-    def __init__(self, device: Any, hz: float = 10.0, timeline: TextIO | None = None,
+    """Samples one :class:`~greenhp.energy.gpu.GpuDevice`."""
+
+    def __init__(self, device: GpuDevice, hz: float = 10.0, timeline: TextIO | None = None,
                  clock: Callable[[], float] = time.time, status: bool = True,
                  pid_label: Callable[[int], str | None] | None = None):
         self.dev = device
@@ -59,7 +63,7 @@ class GpuSampler:
             p, self.errors = None, self.errors + 1
         if p is not None:
             self.samples.append((now, p))
-        if getattr(self.dev, "has_counter", False):
+        if self.dev.has_counter:
             try:
                 c = self.dev.energy_mj()
                 if self._last_counter is not None and c != self._last_counter:
