@@ -34,6 +34,7 @@ from greenhp.mutation import Mutant
 from greenhp.procs import INTERRUPTED_BY, RunGuard, RunInterrupted, signal_name
 from greenhp.record import schema_problem
 from greenhp.study import detect_gpus
+from greenhp.units import accounting
 
 RECORD_SCHEMA_VERSION = 1
 GPU_LOCK_DIR = os.environ.get("GREENHP_GPU_LOCK_DIR", "/tmp/greenhp-gpu-locks")  # shared by all studies on this host
@@ -392,9 +393,10 @@ def run_environment(main: dict, snapshot: dict) -> dict:
 
 def build_record(spec: RunSpec, main: dict, energy: dict, start_unix: float, duration: float,
                  children: list[Child], partner: dict | None) -> dict:
-    total_j = (energy.get("total") or {}).get("energy_j")
-    kwh = total_j / 3.6e6 if total_j is not None else None
-    co2 = kwh * spec.carbon_g_per_kwh if kwh is not None and spec.carbon_g_per_kwh is not None else None
+    # CO2e at training time (the intensity this job's config held), kept in the record as such; every
+    # table and page recomputes it from the joules with the current settings (greenhp.units)
+    at_training = accounting((energy.get("total") or {}).get("energy_j"),
+                             {"intensity_g_per_kwh": spec.carbon_g_per_kwh})
     record = {
         "schema_version": RECORD_SCHEMA_VERSION,
         "run_id": spec.run_id,
@@ -417,7 +419,8 @@ def build_record(spec: RunSpec, main: dict, energy: dict, start_unix: float, dur
         },
         "device": main.get("device") or spec.device,
         "energy": energy,
-        "carbon": {"energy_kwh": kwh, "intensity_g_per_kwh": spec.carbon_g_per_kwh, "co2e_g": co2},
+        "carbon": {"energy_kwh": at_training["kwh"], "intensity_g_per_kwh": spec.carbon_g_per_kwh,
+                   "co2e_g": at_training["co2e_g"]},
         "environment": run_environment(main, energy.get("environment") or {}),
     }
     if main.get("schedule_depends_on_epochs") is not None:

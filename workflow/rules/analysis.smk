@@ -10,6 +10,10 @@ LOG_DIR = globals().get("LOG_DIR", "logs")
 # The per-epoch table (rule aggregate_epochs in aggregate.smk); "" where there is none (re-analysis).
 EPOCHS_TABLE = globals().get("EPOCHS_TABLE", "")
 EPOCH_STATS = ["early_stop", "epoch_predictions"] if EPOCHS_TABLE else []
+# The run records and the estimate the summary's footprint section reads (common.smk in a study;
+# none in a re-analysis): declared inputs of rule plots, like every file a rule reads.
+RUN_RECORDS = globals().get("RUN_RECORDS", [])
+ESTIMATE_INPUT = globals().get("estimate_if_present", [])
 
 # User-supplied text shown by the report's front page (workflow/report/workflow.rst), escaped for
 # reStructuredText: the report renders it with raw HTML enabled, so nothing may reach it unescaped.
@@ -116,6 +120,8 @@ rule plots:
         recommendations=f"{ANALYSIS_DIR}/recommendations.tsv",
         **({"epochs": EPOCHS_TABLE} if EPOCHS_TABLE else {}),
         **{name: f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in EPOCH_STATS},
+        records=RUN_RECORDS,
+        estimate=ESTIMATE_INPUT,
     output:
         **{
             name: report(
@@ -138,6 +144,8 @@ rule plots:
         alpha=config["analysis"]["alpha"],
         window=config["analysis"].get("window", "whole"),
         tolerance=config["analysis"].get("early_stop_tolerance", 0.01),
+        # the summary's footprint section: CO2e and cost at the current settings (a change reruns it)
+        carbon=config["carbon"],
         # the records' folder (power timelines are looked up there at run time, on the same
         # file system as the training jobs); a function, as it is a folder, not a file prefix
         runs_dir=lambda wildcards: RUNS_DIR,

@@ -15,6 +15,7 @@ SINGLE_JOBS = STUDY.single_jobs()
 PAIR_JOBS = STUDY.pair_jobs()
 SINGLE_RECORDS = [f"results/runs/single/{j.mutant_id}/rep{j.repetition}.json" for j in SINGLE_JOBS]
 PAIR_RECORDS = [f"results/runs/pair/{j.mutant_id}/{j.partner}/rep{j.repetition}.json" for j in PAIR_JOBS]
+RUN_RECORDS = SINGLE_RECORDS + PAIR_RECORDS
 
 # Training jobs hold the GPU (resources: gpu=1) when they train on one; on a CPU each measured job
 # takes every core it is given, so measured runs never overlap either way.
@@ -52,5 +53,6 @@ def run_params(mode):
 
 
 def estimate_if_present(wildcards):
-    """Input of the footprint table: results/estimate.tsv when `greenhp plan --estimate` wrote one."""
+    """Input of the footprint table and the summary page: results/estimate.tsv when `greenhp plan
+    --estimate` wrote one (writing one later reruns both, to compare against it)."""
     return ["results/estimate.tsv"] if os.path.exists("results/estimate.tsv") else []

@@ -210,22 +210,25 @@ def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30)
     return out
 
 
-def footprint_lines(folder) -> list[str]:
-    """The study's own footprint (greenhp.estimate) from the run records in ``folder``/runs and its
-    estimate.tsv when there is one; nothing for a re-analysis (no records)."""
+def footprint_lines(record_paths, carbon: Mapping | None, estimate_path=None) -> list[str]:
+    """The study's own footprint section (greenhp.estimate.summary_footprint: the same rows, under the
+    same current ``carbon`` settings, as results/footprint.tsv) from the run records at
+    ``record_paths`` and the estimate at ``estimate_path`` when there is one; nothing for a
+    re-analysis (no records)."""
     from greenhp.estimate import summary_footprint
 
-    lines = summary_footprint(folder)
+    lines = summary_footprint(record_paths, carbon=carbon, estimate_path=estimate_path)
     return _heading("The study's own footprint", "-") + lines + [""] if lines else []
 
 
 def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, alpha: float = 0.05,
                   energy_metric: str = "total_energy_j", window: str | None = None,
-                  early_stop_lines: list[str] | None = None) -> Path:
+                  early_stop_lines: list[str] | None = None, footprint: list[str] | None = None) -> Path:
     """Write the summary page to ``path`` and return it. Every string from the data (subjects,
     mutant ids, partners, reasons, metric names, methods) is escaped with rst_escape. ``window``
     (greenhp.analysis.epochs): the energy window the statistics used, named on the page;
-    ``early_stop_lines``: the "Early stopping (what-if)" section (greenhp.analysis.epochs.summary_lines)."""
+    ``early_stop_lines``: the "Early stopping (what-if)" section (greenhp.analysis.epochs.summary_lines);
+    ``footprint``: the study's own footprint section (:func:`footprint_lines`), none when not given."""
     if window is not None:
         from .epochs import describe_window, window_metric
 
@@ -348,7 +351,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
     out += measurement_lines(runs) + [""]
     out += _heading("Runs that did not finish ok", "-")
     out += not_ok_lines(runs) + [""]
-    out += footprint_lines(Path(path).parent)
+    out += list(footprint or [])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out).replace("= < 1e-4", "< 1e-4"))
