@@ -20,7 +20,8 @@ if "early_stop" in sm.input.keys():
     early = summary_lines(ep["early_stop"], ep["epoch_predictions"], sm.params.tolerance)
 write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES + EPOCH_PLOT_NAMES if n in sm.output.keys()},
             runs_dir=getattr(sm.params, "runs_dir", None) or None, window=window, epochs=epochs,
-            workers=sm.threads)
+            workers=sm.threads,
+            timelines=list(sm.input.timelines) if "timelines" in sm.input.keys() else [])
 records = list(sm.input.records) if "records" in sm.input.keys() else []  # none in a re-analysis
 estimate = sm.input.estimate[0] if "estimate" in sm.input.keys() and len(sm.input.estimate) else None
 footprint = footprint_lines(records, dict(sm.params.carbon), estimate) if records else None

@@ -337,12 +337,24 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
     if pair and outcomes["partner"]["status"] == "ok":
         check_effective(spec.partner.hp, outcomes["partner"].get("effective") or {}, spec.run_id + " (partner)")
     record = build_record(spec, main, energy, start_unix, duration, children, outcomes.get("partner"))
+    if cfg.timeline:
+        ensure_timeline(timeline_path_for(out_path))
     if leftovers:
         record["leftover_processes"] = leftovers
         print(f"greenhp: run {spec.run_id}: killed {len(leftovers)} process(es) its training left running: "
               + "; ".join(leftovers), file=sys.stderr, flush=True)
     write_json(out_path, schema_valid(record))
     return record
+
+
+def ensure_timeline(path: Path) -> None:
+    """With ``energy.timeline`` on, the power timeline beside the record is a declared output of the
+    training job (workflow/rules/train.smk, on a GPU): when no GPU was sampled (NVML failed) it is
+    written with its header and no rows, which the plots skip."""
+    if not path.exists():
+        from greenhp.energy.sampler import TIMELINE_COLUMNS
+
+        path.write_text("\t".join(TIMELINE_COLUMNS) + "\n")
 
 
 def schema_valid(record: dict) -> dict:

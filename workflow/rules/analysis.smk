@@ -14,6 +14,9 @@ EPOCH_STATS = ["early_stop", "epoch_predictions"] if EPOCHS_TABLE else []
 # none in a re-analysis): declared inputs of rule plots, like every file a rule reads.
 RUN_RECORDS = globals().get("RUN_RECORDS", [])
 ESTIMATE_INPUT = globals().get("estimate_if_present", [])
+# Power timelines the figure may show: the training jobs' (common.smk), or in a re-analysis those
+# found under runs_dir when the workflow is parsed. The figure looks at no other file.
+RUN_TIMELINES = globals().get("RUN_TIMELINES", [])
 
 # User-supplied text shown by the report's front page (workflow/report/workflow.rst), escaped for
 # reStructuredText: the report renders it with raw HTML enabled, so nothing may reach it unescaped.
@@ -122,6 +125,7 @@ rule plots:
         **{name: f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in EPOCH_STATS},
         records=RUN_RECORDS,
         estimate=ESTIMATE_INPUT,
+        timelines=RUN_TIMELINES,
     output:
         **{
             name: report(
@@ -146,8 +150,8 @@ rule plots:
         tolerance=config["analysis"].get("early_stop_tolerance", 0.01),
         # the summary's footprint section: CO2e and cost at the current settings (a change reruns it)
         carbon=config["carbon"],
-        # the records' folder (power timelines are looked up there at run time, on the same
-        # file system as the training jobs); a function, as it is a folder, not a file prefix
+        # the records' folder (the paths of the power timelines, among input.timelines, follow from
+        # it and the runs table); a function, as it is a folder, not a file prefix
         runs_dir=lambda wildcards: RUNS_DIR,
     threads: ANALYSIS_THREADS
     conda:

@@ -22,6 +22,18 @@ RUN_RECORDS = SINGLE_RECORDS + PAIR_RECORDS
 USE_GPU = config["device"] == "cuda" or (config["device"] == "auto" and detect_gpus() > 0)
 GPU_PER_JOB = 1 if USE_GPU else 0
 
+# Power timelines (energy.timeline: true on a GPU): rep<k>.timeline.tsv beside each record, a second
+# output of its training job (greenhp.runner.ensure_timeline) and an input of rule plots.
+TIMELINES = bool(config["energy"].get("timeline")) and USE_GPU
+
+
+def timeline_of(record):
+    """The power timeline's path beside a record (greenhp.energy.command.timeline_path_for)."""
+    return record[: -len(".json")] + ".timeline.tsv"
+
+
+RUN_TIMELINES = [timeline_of(r) for r in RUN_RECORDS] if TIMELINES else []
+
 
 wildcard_constraints:
     mutant_id=ID_PATTERN,
