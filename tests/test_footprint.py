@@ -236,3 +236,23 @@ def test_wall_time_counts_the_jobs_not_the_gap_between_two_invocations(tmp_path)
     rows = {r["item"]: r for r in E.footprint(recs, jobs=E.snakemake_jobs(meta), record_paths=names, carbon={})}
     assert rows["wall_time"]["seconds"] == pytest.approx(125.0 + 25.0)
     assert "union" in rows["wall_time"]["note"]
+
+
+def test_the_rows_the_summary_shows_do_not_depend_on_job_times(tmp_path):
+    """What the summary can show before the analysis ends: the record items and the total's energy,
+    kWh, CO2e and cost are the same with Snakemake's job times (footprint.tsv) as without (summary)."""
+    recs = _records()
+    paths = _study(tmp_path, recs)
+    meta = tmp_path / "metadata"
+    for i, p in enumerate(paths):
+        _write_meta(meta, str(p), "train_single", 1000.0 + 1000 * i, 1900.0 + 1000 * i)
+    _write_meta(meta, "results/stats/correlations.tsv", "stats", 9000.0, 9100.0)
+    carbon = {"intensity_g_per_kwh": 250.0, "price_per_kwh": 0.2}
+    with_jobs = {r["item"]: r for r in E.study_footprint(paths, carbon=carbon, metadata_dir=meta,
+                                                          extra_outputs=["results/stats/correlations.tsv"])}
+    without = {r["item"]: r for r in E.study_footprint(paths, carbon=carbon)}
+    assert with_jobs["job_overhead"]["seconds"] is not None and without["job_overhead"]["seconds"] is None
+    for item in E.RECORD_ITEMS:
+        assert with_jobs[item] == without[item], item
+    for key in ("energy_j", "kwh", "co2e_g", "cost"):
+        assert with_jobs["total"][key] == without["total"][key], key

@@ -1184,8 +1184,11 @@ def footprint_summary_lines(rows: list[dict], carbon: Mapping | None) -> list[st
                         f"({_in_range(tot.get('energy_in_estimate_range'))})")
     if compared:
         out.append("- Against the estimate made before the study (``estimate.tsv``): " + "; ".join(compared) + ".")
-    out.append("- The whole study's time (analysis jobs included) and its wall time, each against the estimate, "
-               "are in ``results/footprint.tsv``, written after this page.")
+        out.append("- The whole study's time (analysis jobs included) and its wall time, each against the "
+                   "estimate, are in ``results/footprint.tsv``, written after this page.")
+    else:
+        out.append("- The whole study's time (analysis jobs included) and its wall time are in "
+                   "``results/footprint.tsv``, written after this page.")
     return out
 
 
