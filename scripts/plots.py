@@ -4,7 +4,7 @@ import logging
 from greenhp.analysis import TABLE_NAMES, read_tables
 from greenhp.analysis.epochs import DEFAULT_WINDOW, load_epochs, summary_lines
 from greenhp.analysis.plots import EPOCH_PLOT_NAMES, PLOT_NAMES, write_named
-from greenhp.analysis.summary import rst_to_html, write_summary
+from greenhp.analysis.summary import footprint_lines, rst_to_html, write_summary
 from greenhp.analysis.tables import load_checked
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
@@ -20,8 +20,12 @@ if "early_stop" in sm.input.keys():
     early = summary_lines(ep["early_stop"], ep["epoch_predictions"], sm.params.tolerance)
 write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES + EPOCH_PLOT_NAMES if n in sm.output.keys()},
             runs_dir=getattr(sm.params, "runs_dir", None) or None, window=window, epochs=epochs,
-            workers=sm.threads)
+            workers=sm.threads,
+            timelines=list(sm.input.timelines) if "timelines" in sm.input.keys() else [])
+records = list(sm.input.records) if "records" in sm.input.keys() else []  # none in a re-analysis
+estimate = sm.input.estimate[0] if "estimate" in sm.input.keys() and len(sm.input.estimate) else None
+footprint = footprint_lines(records, dict(sm.params.carbon), estimate) if records else None
 write_summary(runs, tables, sm.output.summary, alpha=getattr(sm.params, "alpha", 0.05), window=window,
-              early_stop_lines=early)
+              early_stop_lines=early, footprint=footprint)
 if "summary_html" in sm.output.keys():
     rst_to_html(sm.output.summary, sm.output.summary_html)

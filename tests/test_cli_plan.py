@@ -28,7 +28,9 @@ def test_plan_counts_the_default_study(capsys):
 def test_plan_counts_the_paper_study(capsys):
     rc, out, _ = _plan(capsys, ROOT / "studies" / "paper.yaml")
     rows = dict(line.split("\t") for line in out.strip().split("\n\n")[0].splitlines())
-    assert rc == 0 and rows["single_jobs"] == "400" and rows["pair_jobs"] == "400"
+    # the reference's four pair combinations (issue 22): mnist_cnn and siamese (16 configurations each)
+    # beside two partners each, 5 repetitions
+    assert rc == 0 and rows["single_jobs"] == "400" and rows["pair_jobs"] == str(2 * 16 * 2 * 5) == "320"
 
 
 def _bad(tmp_path, change):
@@ -101,10 +103,10 @@ def plan_counts(capsys, monkeypatch, cwd, *args: str) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_a_study_is_its_config_file_and_plan_agrees(clone, capsys, monkeypatch):
-    """issue 10: `snakemake -n --configfile studies/paper.yaml` from the root lists the paper's 400 + 400
+    """issue 10: `snakemake -n --configfile studies/paper.yaml` from the root lists the paper's 400 + 320
     training jobs and nothing of config.yaml's digits study; `greenhp plan` prints the same counts."""
     counts, text = workflow_counts(clone, "--configfile", "studies/paper.yaml")
-    assert counts["train_single"] == 400 and counts["train_pair"] == 400
+    assert counts["train_single"] == 400 and counts["train_pair"] == 320
     assert "digits_" not in text and "resnet20__original" in text
     plan = plan_counts(capsys, monkeypatch, clone, "--configfile", "studies/paper.yaml")
     assert (plan["single_jobs"], plan["pair_jobs"]) == (counts["train_single"], counts["train_pair"])
@@ -120,12 +122,13 @@ def test_without_a_config_file_the_study_is_config_yaml(clone, capsys, monkeypat
 
 @pytest.mark.slow
 def test_several_config_files_merge_alike_in_plan_and_workflow(clone, capsys, monkeypatch):
-    (clone / "fewer.yaml").write_text("repetitions: 2\npairs: {mnist_cnn: [mnist_ff, siamese]}\n")
+    (clone / "fewer.yaml").write_text("repetitions: 2\npairs: {mnist_cnn: [mnist_ff]}\n")
     args = ("--configfile", "studies/paper.yaml", "fewer.yaml")
     counts, _ = workflow_counts(clone, *args)
     plan = plan_counts(capsys, monkeypatch, clone, *args)
     assert (plan["single_jobs"], plan["pair_jobs"]) == (counts["train_single"], counts["train_pair"])
-    assert counts["train_single"] == 160 and counts["train_pair"] == 16 * 2 * 2 + 4 * 16 * 2
+    # pairs merge key by key: mnist_cnn beside mnist_ff only, siamese still beside its two partners
+    assert counts["train_single"] == 160 and counts["train_pair"] == 16 * 1 * 2 + 16 * 2 * 2
 
 
 def test_plan_rejects_a_duplicated_partner_as_the_workflow_does(capsys, tmp_path):

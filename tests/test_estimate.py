@@ -233,3 +233,6 @@ def test_readme_paper_figure_is_what_the_estimator_says():
     assert f"≈ {round(c, -1):.0f} GPU-hours [{lo:.0f}-{hi:.0f}]" in readme
     kwh = est.items["total"]["energy_j"] / 3.6e6
     assert f"{kwh:.1f} kWh" in readme
+    for mode in ("single", "pair"):  # the table's rows: jobs and hours of each mode
+        it = est.items[f"training_{mode}"]
+        assert f"| {it['count']} {mode} runs | {it['seconds'] / 3600:.1f} h " in readme

@@ -93,11 +93,12 @@ def test_user_mutant_table_checked(tmp_path, default_config):
 
 
 def test_paper_study_dry_run_counts(tmp_path):
-    """studies/paper.yaml: 5 subjects x (1 + 3 hyperparameters x 5 mutants) x 5 repetitions, alone and in pairs."""
+    """studies/paper.yaml: 5 subjects x (1 + 3 hyperparameters x 5 mutants) x 5 repetitions alone; in pairs
+    the reference's four combinations (mnist_cnn and siamese beside two partners each)."""
     counts = job_counts(["--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
                          "--configfile", str(ROOT / "studies/paper.yaml")])
     assert counts["train_single"] == 5 * (1 + 3 * 5) * 5 == 400
-    assert counts["train_pair"] == 400
+    assert counts["train_pair"] == 2 * (1 + 3 * 5) * 2 * 5 == 320
     assert not (tmp_path / "data").exists()  # planning touched no data set (download is off)
 
 

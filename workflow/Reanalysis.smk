@@ -10,6 +10,7 @@
 
 import os
 import sys
+from pathlib import Path
 
 from snakemake.utils import min_version
 
@@ -31,6 +32,13 @@ if os.path.normpath(config["runs_table"]) == f"{ANALYSIS_DIR}/runs.tsv":
         f"runs_table {config['runs_table']!r} is the file the import writes; "
         "copy it elsewhere or choose another analysis_dir"
     )
+
+
+# Power timelines under runs_dir (files that exist before the workflow runs): declared inputs of rule
+# plots, found once here.
+RUN_TIMELINES = (
+    sorted(str(p) for p in Path(RUNS_DIR).glob("**/rep*.timeline.tsv")) if RUNS_DIR else []
+)
 
 
 report: "report/workflow.rst"

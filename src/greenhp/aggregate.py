@@ -16,6 +16,7 @@ from typing import Iterable
 
 from greenhp.atomic import write_text
 from greenhp.record import RUN_COLUMNS, load, quarantine, record_problem, to_row
+from greenhp.units import accounting
 
 INVALID = "invalid"
 
@@ -34,8 +35,9 @@ def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path
               carbon_g_per_kwh: float | None = None) -> int:
     """Validate each record and write one row per run, in the order given. Returns the row count.
 
-    ``carbon_g_per_kwh`` (the study's current intensity): ``co2e_g`` is computed from each run's
-    ``energy_kwh`` with it, so a changed intensity updates the table without retraining anything.
+    ``carbon_g_per_kwh`` (the study's current intensity): ``energy_kwh`` and ``co2e_g`` are computed
+    from each run's ``total_energy_j`` with it (greenhp.units), so a changed intensity updates the
+    table without retraining anything; without it they are the record's training-time values.
     """
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
@@ -53,8 +55,9 @@ def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path
             row = invalid_row(path, f"run record {path} {problem}{note}")
             warnings.append(f"greenhp: {row['reason']}")
             print(warnings[-1], file=sys.stderr, flush=True)
-        if carbon_g_per_kwh is not None and row.get("energy_kwh") is not None:
-            row["co2e_g"] = row["energy_kwh"] * float(carbon_g_per_kwh)
+        if carbon_g_per_kwh is not None:  # from the joules, at the current intensity (greenhp.units)
+            acc = accounting(row.get("total_energy_j"), {"intensity_g_per_kwh": carbon_g_per_kwh})
+            row["energy_kwh"], row["co2e_g"] = acc["kwh"], acc["co2e_g"]
         writer.writerow([cell(row.get(c)) for c in RUN_COLUMNS])
         counts[row["status"]] = counts.get(row["status"], 0) + 1
         n += 1

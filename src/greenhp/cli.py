@@ -64,8 +64,8 @@ def add_estimate_arguments(parser) -> None:
 
 def show_plan(args, config: dict, study) -> int:
     """Print the mutant table and, with --estimate, the study's estimate."""
-    from greenhp.estimate import (estimate_study, format_calibration, format_estimate, format_mutants,
-                                  write_estimate_tsv)
+    from greenhp.estimate import (CalibrationError, estimate_study, format_calibration, format_estimate,
+                                  format_mutants, write_estimate_tsv)
 
     if not args.no_table:
         print()
@@ -76,6 +76,9 @@ def show_plan(args, config: dict, study) -> int:
         est, cal = estimate_study(config, study, cores=args.cores, gpus=args.gpus, calibration=args.calibration,
                                   repeats=args.repeats, reuse=not args.recalibrate,
                                   log=lambda line: print(line, file=sys.stderr, flush=True))
+    except CalibrationError as err:  # one line naming the file, the subject and the field
+        print(f"greenhp plan: calibration rejected: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
     except (OSError, ValueError, RuntimeError) as err:
         print(f"greenhp plan: estimate failed: {' '.join(str(err).split())}", file=sys.stderr)
         return 1

@@ -53,7 +53,8 @@ Study
   computation);
 - wall time = workflow part + (sum of job times) / lanes; device hours = sum of job times (GPU-hours
   on a GPU, else core-hours x the job's cores); kWh = (run energy + idle baseline energy) / 3.6e6;
-  CO2e = kWh x ``carbon.intensity_g_per_kwh``; cost = kWh x ``carbon.price_per_kwh``.
+  CO2e = kWh x ``carbon.intensity_g_per_kwh``; cost = kWh x ``carbon.price_per_kwh``
+  (:func:`greenhp.units.accounting`, the one function every table and page uses).
 
 Uncertainty
 -----------
@@ -82,7 +83,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
+
+from greenhp.units import accounting, kwh
 
 #: relative error of the model itself (beyond the calibration's spread): bench/estimate_check.py measured
 #: wall-time ratios 0.83 and 1.19 and energy ratios 0.97 and 1.03 on the loaded 2-core VM (bench/RESULTS.md)
@@ -512,36 +515,120 @@ def calibrate(config: dict, study, *, cores: int = 1, runs_dir: str | Path = "re
                        where=where, notes=notes)
 
 
+class CalibrationError(ValueError):
+    """A calibration file that cannot be used; the message is one line naming the file, the subject
+    (where the problem is in one) and the field."""
+
+
+def _non_finite(node, path: tuple = ()) -> tuple[tuple, float] | None:
+    """The path and value of the first NaN or infinite number in a YAML document, else None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return path, node
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if (found := _non_finite(v, path + (k,))) is not None:
+                return found
+    if isinstance(node, list):
+        for i, v in enumerate(node):
+            if (found := _non_finite(v, path + (i,))) is not None:
+                return found
+    return None
+
+
+def _where_in_calibration(path: str | Path, parts) -> str:
+    """``calibration file F: subject S: field`` (or ``calibration file F: field``) for a field's path."""
+    parts = [str(p) for p in parts]
+    if len(parts) >= 2 and parts[0] == "subjects":
+        return f"calibration file {path}: subject {parts[1]!r}" + (f": {'.'.join(parts[2:])}" if parts[2:] else "")
+    return f"calibration file {path}" + (f": {'.'.join(parts)}" if parts else "")
+
+
+def read_calibration_file(path: str | Path) -> dict:
+    """A calibration file, checked like a config file (``schemas/calibration.schema.yaml``): a key
+    written twice, an unknown key, a wrong type, a number out of its range, NaN or infinity each raise a
+    :class:`CalibrationError` of one line naming the file, the subject and the field."""
+    import yaml
+
+    from greenhp.checks import schema_message
+    from greenhp.study import SCHEMA_DIR, StudyError, _DuplicateKey, _strict_loader, read_text_file
+
+    try:
+        text = read_text_file(path, "calibration file")
+    except StudyError as err:
+        raise CalibrationError(str(err)) from None
+    try:
+        data = yaml.load(text, Loader=_strict_loader())  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKey as err:
+        raise CalibrationError(f"calibration file {path}, {err}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise CalibrationError(f"calibration file {path}{where}: not valid YAML: {' '.join(str(problem).split())}") from None
+    if not isinstance(data, dict):
+        raise CalibrationError(f"calibration file {path}: must be a mapping of keys to values (where, device, "
+                               f"subjects, pair, ...), not {type(data).__name__}")
+    found = _non_finite(data)
+    if found is not None:
+        raise CalibrationError(f"{_where_in_calibration(path, found[0])}: {found[1]!r} is not a finite number")
+    import jsonschema
+
+    schema = yaml.safe_load((SCHEMA_DIR / "calibration.schema.yaml").read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data),
+                    key=lambda e: (len(e.absolute_path), e.validator != "required"))
+    if errors:
+        err = errors[-1]  # the deepest (an unknown key before a missing one): it names the field
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else err.message
+            tail = f"{missing}: missing; this key is required"
+        else:  # schema_message's line is "<field path>: <what is wrong>; allowed: ..."
+            tail = schema_message(err).split(": ", 1)[-1]
+        raise CalibrationError(f"{_where_in_calibration(path, list(err.absolute_path))}: {tail}")
+    return data
+
+
 def load_calibration_file(path: str | Path, config: dict) -> Calibration:
     """A calibration given as a file: each original's measured (or published) seconds and joules.
 
-    YAML: ``where`` (text), ``device``, ``subjects: {name: {epochs, seconds, energy_j, fixed_s?,
-    batch_size?, settle_s?, idle_w?, source?}}``, ``pair: {time_factor, energy_factor, source}``,
-    ``job_start_s``, ``workflow_s``, ``spread`` (relative); ``fixed_s``, ``settle_s`` and ``idle_w`` may
-    also be given once for all subjects. Without ``fixed_s`` all of a run's time
-    and energy is taken as proportional to its epochs (no start-up part).
+    YAML (checked by :func:`read_calibration_file` against ``schemas/calibration.schema.yaml``):
+    ``where`` (text), ``device`` (cuda or cpu), ``subjects: {name: {epochs, seconds, energy_j?,
+    fixed_s?, batch_size?, settle_s?, idle_w?, spread?, source?}}``, ``pair: {time_factor,
+    energy_factor, spread?, source?}``, ``job_start_s``, ``workflow_s``, ``spread`` (relative);
+    ``fixed_s``, ``settle_s`` and ``idle_w`` may also be given once for all subjects. Without
+    ``fixed_s`` all of a run's time and energy is taken as proportional to its epochs (no start-up
+    part); a ``fixed_s`` that is not less than the subject's ``seconds`` is rejected. Every problem is
+    a :class:`CalibrationError` of one line naming the file, the subject and the field.
     """
-    import yaml
-
     from greenhp.study import subject_defaults
 
-    with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
+    data = read_calibration_file(path)
+    device = str(data.get("device", "cuda"))
+    wanted = config.get("device", "auto")
+    if wanted in ("cuda", "cpu") and device != wanted:
+        raise CalibrationError(f"calibration file {path}: device: {device!r} is not the study's device "
+                               f"{wanted!r}; give a calibration measured on a {wanted} device")
     defaults = subject_defaults(config)
     spread = float(data.get("spread", MIN_SPREAD))
     models = {}
     for name, hp in defaults.items():
         s = (data.get("subjects") or {}).get(name)
         if s is None:
-            raise ValueError(f"calibration file {path}: no entry for subject {name!r}")
+            raise CalibrationError(f"calibration file {path}: subjects: no entry for subject {name!r} of the study "
+                                   f"(it has: {', '.join(map(str, data['subjects'])) or 'none'})")
         epochs = int(s.get("epochs", hp.get("epochs", 1)))
-        fixed = min(float(s.get("fixed_s", data.get("fixed_s", 0.0))), float(s["seconds"]))
         seconds = float(s["seconds"])
+        fixed = float(s.get("fixed_s", data.get("fixed_s", 0.0)))
+        if fixed >= seconds:
+            field_name = "fixed_s" if "fixed_s" in s else "fixed_s (given once for all subjects)"
+            raise CalibrationError(f"calibration file {path}: subject {name!r}: {field_name}: {fixed:g} s of start-up "
+                                   f"is not less than the subject's whole run (seconds: {seconds:g}); nothing "
+                                   "would be left to scale with the epochs")
         energy = s.get("energy_j")
-        frac = fixed / seconds if seconds > 0 else 0.0
+        frac = fixed / seconds
+        batch = s.get("batch_size", hp.get("batch_size"))
         models[name] = SubjectModel(
             subject=name, fixed_s=fixed, epoch_s=(seconds - fixed) / epochs, epochs=hp.get("epochs"),
-            batch_size=int(s.get("batch_size", hp.get("batch_size"))) if s.get("batch_size", hp.get("batch_size")) else None,
+            batch_size=int(batch) if batch else None,
             fixed_j=float(energy) * frac if energy is not None else None,
             epoch_j=float(energy) * (1 - frac) / epochs if energy is not None else None,
             energy_basis="given", spread=float(s.get("spread", spread)), n=1,
@@ -553,7 +640,7 @@ def load_calibration_file(path: str | Path, config: dict) -> Calibration:
         pair = PairFactor(time=float(p["time_factor"]), energy=float(p["energy_factor"]),
                           spread=float(p.get("spread", spread)), n=0, basis=str(p.get("source", path)))
     return Calibration(models=models, pair=pair, job_start_s=float(data.get("job_start_s", 0.0)),
-                       workflow_s=float(data.get("workflow_s", 0.0)), device=str(data.get("device", "cuda")),
+                       workflow_s=float(data.get("workflow_s", 0.0)), device=device,
                        where=str(data.get("where", path)), measured=False)
 
 
@@ -711,15 +798,6 @@ def _band(x: float | None, u: float, q: str = "seconds") -> dict:
     return {q: x, f"{q}_low": x * (1 - u), f"{q}_high": x * (1 + u)}
 
 
-def accounting(energy_j: float | None, carbon: dict) -> dict:
-    """kWh, gCO2e and cost of ``energy_j`` joules under the study's carbon settings."""
-    if energy_j is None:
-        return {"kwh": None, "co2e_g": None, "cost": None}
-    kwh = energy_j / 3.6e6
-    i, p = carbon.get("intensity_g_per_kwh"), carbon.get("price_per_kwh")
-    return {"kwh": kwh, "co2e_g": kwh * i if i is not None else None, "cost": kwh * p if p is not None else None}
-
-
 # ------------------------------------------------------------------------------------------------
 # output: the printed table and estimate.tsv
 # ------------------------------------------------------------------------------------------------
@@ -731,6 +809,8 @@ EST_COLUMNS = ["scope", "item", "mode", "subject", "partner", "epochs", "batch_s
 def _cell(v) -> str:
     if v is None:
         return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, float):
         return f"{v:.6g}"
     return str(v)
@@ -796,7 +876,7 @@ def _hms(s: float | None) -> str:
 def _j(x: float | None) -> str:
     if x is None:
         return "n/a"
-    return f"{x / 3.6e6:.3g} kWh" if x >= 3.6e5 else f"{x / 1000:.3g} kJ" if x >= 1000 else f"{x:.3g} J"
+    return f"{kwh(x):.3g} kWh" if x >= 3.6e5 else f"{x / 1000:.3g} kJ" if x >= 1000 else f"{x:.3g} J"
 
 
 def format_estimate(est: Estimate) -> str:
@@ -863,7 +943,11 @@ def estimate_study(config: dict, study, *, cores: int, gpus: int | None = None, 
 FOOT_COLUMNS = ["item", "count", "status", "seconds", "energy_j", "energy_method", "kwh", "co2e_g", "cost",
                 "estimated_seconds", "estimated_seconds_low", "estimated_seconds_high",
                 "estimated_energy_j", "estimated_energy_j_low", "estimated_energy_j_high",
-                "seconds_vs_estimate", "energy_vs_estimate", "note"]
+                "seconds_vs_estimate", "seconds_in_estimate_range", "energy_vs_estimate",
+                "energy_in_estimate_range", "note"]
+#: items of footprint.tsv computed from the run records alone (not from Snakemake's job times); the
+#: summary page, written before the footprint job, shows these and the total's energy, no more
+RECORD_ITEMS = ("training_single", "training_pair", "idle_baseline", "settle_wait")
 
 
 def snakemake_jobs(metadata_dir: str | Path) -> dict[str, dict]:
@@ -890,17 +974,45 @@ def snakemake_jobs(metadata_dir: str | Path) -> dict[str, dict]:
     return out
 
 
-def footprint(records: list[dict], *, estimate: dict[str, dict] | None = None,
-              jobs: dict[str, dict] | None = None, carbon: dict | None = None,
-              record_paths: list[str] | None = None) -> list[dict]:
+def union_seconds(intervals: Iterable[tuple[float, float]]) -> float:
+    """Seconds covered by at least one of the ``(start, end)`` intervals: overlapping jobs count once,
+    the gaps between them (between two invocations of Snakemake, say) not at all."""
+    total, cur_start, cur_end = 0.0, None, None
+    for start, end in sorted((float(s), float(e)) for s, e in intervals):
+        if end < start:
+            continue
+        if cur_end is None or start > cur_end:
+            total += (cur_end - cur_start) if cur_end is not None else 0.0
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    return total + ((cur_end - cur_start) if cur_end is not None else 0.0)
+
+
+def versus_estimate(actual: float | None, estimated: Mapping | None, q: str) -> tuple[float | None, bool | None]:
+    """``(actual / estimate, whether actual lies within the estimate's range)`` of the quantity ``q``
+    (``seconds`` or ``energy_j``) of one item; None where there is nothing to compare. The one
+    comparison footprint.tsv and the summary page both show."""
+    if actual is None or not estimated or not estimated.get(q):
+        return None, None
+    low, high = estimated.get(f"{q}_low"), estimated.get(f"{q}_high")
+    inside = None if low is None or high is None else bool(low <= actual <= high)
+    return actual / estimated[q], inside
+
+
+def footprint(records: list[dict], *, carbon: Mapping | None, estimate: dict[str, dict] | None = None,
+              jobs: dict[str, dict] | None = None, record_paths: list[str] | None = None) -> list[dict]:
     """The study's own footprint, one row per item (FOOT_COLUMNS).
 
-    ``records``: every run record (ok or not); ``jobs``: :func:`snakemake_jobs` (job times, when
-    known); ``estimate``: :func:`read_estimate_tsv` (when one was made). Energies of the training
+    ``records``: every run record (ok or not); ``carbon``: the study's current ``carbon`` settings
+    (kWh, CO2e and cost of every row: :func:`greenhp.units.accounting`; the intensity a record
+    stored at training time is not used); ``jobs``: :func:`snakemake_jobs` (job times, when known);
+    ``estimate``: :func:`read_estimate_tsv` (when one was made). Energies of the training
     items are the sums of the records' whole-window totals (a run without a total is counted and
     named in ``note``); idle baselines are each record's measured idle power x its idle window;
-    settle waits are times (their energy is not metered)."""
-    carbon = carbon or {}
+    settle waits are times (their energy is not metered). The wall time is the union of the jobs'
+    intervals (:func:`union_seconds`). Each row with an estimate has its ratio and range verdict
+    (:func:`versus_estimate`)."""
     jobs = jobs or {}
     rows: list[dict] = []
     for mode in ("single", "pair"):
@@ -962,16 +1074,15 @@ def footprint(records: list[dict], *, estimate: dict[str, dict] | None = None,
                  "energy_j": None, "energy_method": "",
                  "note": ("training jobs' time outside their measured windows (Snakemake's job times); "
                           "energy not measured") if n_timed else "no Snakemake job times found"})
-    other = {k: v for k, v in jobs.items() if not str(v.get("rule", "")).startswith("train_")
-             and v.get("rule") != "footprint"}
-    by_rule: dict[str, tuple[float, float]] = {}
-    for v in other.values():  # a job with several outputs has one metadata record per output
-        s, e = by_rule.get(v["rule"], (math.inf, -math.inf))
-        by_rule[v["rule"]] = (min(s, v["starttime"]), max(e, v["endtime"]))
+    by_rule: dict[str, list[tuple[float, float]]] = {}
+    for v in jobs.values():  # a job with several outputs has one metadata record per output
+        if not str(v.get("rule", "")).startswith("train_") and v.get("rule") != "footprint":
+            by_rule.setdefault(v["rule"], []).append((v["starttime"], v["endtime"]))
+    rule_s = {k: union_seconds(v) for k, v in by_rule.items()}
     rows.append({"item": "workflow", "count": len(by_rule) if by_rule else None,
-                 "seconds": sum(e - s for s, e in by_rule.values()) if by_rule else None,
+                 "seconds": sum(rule_s.values()) if by_rule else None,
                  "energy_j": None, "energy_method": "",
-                 "note": ("non-training jobs: " + ", ".join(f"{k} {e - s:.1f} s" for k, (s, e) in sorted(by_rule.items()))
+                 "note": ("non-training jobs: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(rule_s.items()))
                           + "; energy not measured (they run outside the energy wrapper)") if by_rule
                  else "no Snakemake job times found"})
     total_s = sum(r["seconds"] for r in rows if r["seconds"] is not None)
@@ -980,14 +1091,12 @@ def footprint(records: list[dict], *, estimate: dict[str, dict] | None = None,
                  "energy_j": sum(e for e in e_parts if e is not None) if any(e is not None for e in e_parts) else None,
                  "energy_method": "sum of the rows above",
                  "note": "energy: training runs and idle baselines (settle waits and analysis not metered)"})
-    if jobs:
-        starts = [v["starttime"] for k, v in jobs.items() if v.get("rule") != "footprint"]
-        ends = [v["endtime"] for k, v in jobs.items() if v.get("rule") != "footprint"]
-        wall = max(ends) - min(starts) if starts else None
-    else:
-        wall = None
-    rows.append({"item": "wall_time", "count": None, "seconds": wall, "energy_j": None, "energy_method": "",
-                 "note": "first job start to last job end (Snakemake's start-up before the first job not included)"
+    intervals = [(v["starttime"], v["endtime"]) for v in jobs.values() if v.get("rule") != "footprint"]
+    wall = union_seconds(intervals) if intervals else None
+    rows.append({"item": "wall_time", "count": None, "seconds": wall,
+                 "energy_j": None, "energy_method": "",
+                 "note": ("time some job of the study was running: the union of Snakemake's job intervals, "
+                          "across invocations (the gaps between them and Snakemake's own start-up not counted)")
                  if wall is not None else "no Snakemake job times found"})
     for r in rows:
         r.update(accounting(r.get("energy_j"), carbon))
@@ -996,9 +1105,8 @@ def footprint(records: list[dict], *, estimate: dict[str, dict] | None = None,
             for q in ("seconds", "energy_j"):
                 for sfx in ("", "_low", "_high"):
                     r[f"estimated_{q}{sfx}"] = est.get(f"{q}{sfx}")
-            for q, col in (("seconds", "seconds_vs_estimate"), ("energy_j", "energy_vs_estimate")):
-                if r.get(q) is not None and est.get(q):
-                    r[col] = r[q] / est[q]
+            for q, name in (("seconds", "seconds"), ("energy_j", "energy")):
+                r[f"{name}_vs_estimate"], r[f"{name}_in_estimate_range"] = versus_estimate(r.get(q), est, q)
     return rows
 
 
@@ -1022,8 +1130,15 @@ def load_records(paths: Iterable[str | Path]) -> tuple[list[dict], list[str]]:
     return recs, names
 
 
-def footprint_summary_lines(rows: list[dict]) -> list[str]:
-    """A few sentences on the study's own footprint, for the summary page."""
+def _in_range(inside: bool | None) -> str:
+    return "no range" if inside is None else "inside its range" if inside else "outside its range"
+
+
+def footprint_summary_lines(rows: list[dict], carbon: Mapping | None) -> list[str]:
+    """A few sentences on the study's own footprint, for the summary page: the footprint rows'
+    own numbers (:func:`footprint`, the same rows footprint.tsv holds), of the items known before the
+    analysis ends (:data:`RECORD_ITEMS` and the total's energy, kWh, CO2e and cost)."""
+    carbon = carbon or {}
     by = {r["item"]: r for r in rows}
     out = []
     runs = [by[k] for k in ("training_single", "training_pair") if k in by]
@@ -1051,31 +1166,42 @@ def footprint_summary_lines(rows: list[dict]) -> list[str]:
         out.append(f"- Settle waits: {sw['count']}, {_hms(sw['seconds'])} in all (time only, not metered).")
     tot = by.get("total")
     if tot and tot.get("kwh") is not None:
-        co2 = f", {tot['co2e_g']:.3g} g CO2e" if tot.get("co2e_g") is not None else ""
-        out.append(f"- In all: {tot['kwh']:.3g} kWh{co2} (training and baselines).")
-    for k in ("training_single", "training_pair", "total"):
-        r = by.get(k)
-        if r and r.get("estimated_seconds"):
-            inside = (r.get("estimated_seconds_low") or 0) <= r["seconds"] <= (r.get("estimated_seconds_high") or math.inf)
-            e = ""
-            if r.get("energy_vs_estimate") is not None:
-                e = f", energy {r['energy_vs_estimate']:.2f} x the estimate"
-            out.append(f"- Against the estimate made before the study ({k}): time {r['seconds_vs_estimate']:.2f} x "
-                       f"the estimate ({'inside' if inside else 'outside'} its range){e}.")
-    out.append("- Analysis jobs and the study's wall time are in ``results/footprint.tsv``, written after this page.")
+        parts = [f"{tot['kwh']:.3g} kWh"]
+        if tot.get("co2e_g") is not None:
+            parts.append(f"{tot['co2e_g']:.3g} g CO2e at {carbon['intensity_g_per_kwh']:g} g/kWh")
+        if tot.get("cost") is not None:
+            parts.append(f"cost {tot['cost']:.3g} at {carbon['price_per_kwh']:g} per kWh")
+        out.append(f"- In all: {', '.join(parts)} (training and baselines; the total of ``footprint.tsv``).")
+    compared = []
+    for item, label in (("training_single", "single runs"), ("training_pair", "pair runs")):
+        r = by.get(item) or {}
+        said = [f"{what} {r[f'{q}_vs_estimate']:.2f} x ({_in_range(r.get(f'{q}_in_estimate_range'))})"
+                for q, what in (("seconds", "time"), ("energy", "energy")) if r.get(f"{q}_vs_estimate") is not None]
+        if said:
+            compared.append(f"{label}: {', '.join(said)}")
+    if tot and tot.get("energy_vs_estimate") is not None:
+        compared.append(f"energy in all: {tot['energy_vs_estimate']:.2f} x "
+                        f"({_in_range(tot.get('energy_in_estimate_range'))})")
+    if compared:
+        out.append("- Against the estimate made before the study (``estimate.tsv``): " + "; ".join(compared) + ".")
+        out.append("- The whole study's time (analysis jobs included) and its wall time, each against the "
+                   "estimate, are in ``results/footprint.tsv``, written after this page.")
+    else:
+        out.append("- The whole study's time (analysis jobs included) and its wall time are in "
+                   "``results/footprint.tsv``, written after this page.")
     return out
 
 
-def study_footprint(records_dir: str | Path, estimate_path: str | Path | None = None,
-                    metadata_dir: str | Path | None = None, carbon: dict | None = None,
+def study_footprint(record_paths: Iterable[str | Path], *, carbon: Mapping | None,
+                    estimate_path: str | Path | None = None, metadata_dir: str | Path | None = None,
                     extra_outputs: Iterable[str] = ()) -> list[dict]:
-    """:func:`footprint` of the run records under ``records_dir`` (``single/**``, ``pair/**``)."""
-    root = Path(records_dir)
-    paths = sorted(root.glob("single/**/rep*.json")) + sorted(root.glob("pair/**/rep*.json"))
-    records, names = load_records(paths)
-    if carbon is None:  # the records' own carbon intensity (price unknown here)
-        ints = {(r.get("carbon") or {}).get("intensity_g_per_kwh") for r in records} - {None}
-        carbon = {"intensity_g_per_kwh": ints.pop()} if len(ints) == 1 else {}
+    """:func:`footprint` of the run records at ``record_paths`` under the ``carbon`` settings, against
+    ``estimate_path`` (estimate.tsv) when given and present; with ``metadata_dir``
+    (``.snakemake/metadata``) the job times of these records and of ``extra_outputs``.
+
+    Rule ``footprint`` (footprint.tsv) and the summary page (rule ``plots``, before the job times
+    are all known: no ``metadata_dir``) both call this with the same records, estimate and carbon."""
+    records, names = load_records(record_paths)
     est = read_estimate_tsv(estimate_path) if estimate_path and Path(estimate_path).is_file() else None
     jobs = snakemake_jobs(metadata_dir) if metadata_dir else {}
     wanted = set(names) | set(map(str, extra_outputs))
@@ -1083,13 +1209,15 @@ def study_footprint(records_dir: str | Path, estimate_path: str | Path | None = 
     return footprint(records, estimate=est, jobs=jobs, carbon=carbon, record_paths=names)
 
 
-def summary_footprint(folder: str | Path) -> list[str]:
-    """The summary page's footprint lines for a study folder (``results``): its ``runs/`` records and
-    its ``estimate.tsv`` when present; [] where there are no records (a re-analysis)."""
-    folder = Path(folder)
-    if not any((folder / "runs").glob("*/**/rep*.json")):
+def summary_footprint(record_paths: Iterable[str | Path], *, carbon: Mapping | None,
+                      estimate_path: str | Path | None = None) -> list[str]:
+    """The summary page's footprint lines: :func:`footprint_summary_lines` of :func:`study_footprint`
+    (no job times); [] where there are no records (a re-analysis)."""
+    record_paths = list(record_paths)
+    if not record_paths:
         return []
-    return footprint_summary_lines(study_footprint(folder / "runs", folder / "estimate.tsv"))
+    return footprint_summary_lines(study_footprint(record_paths, carbon=carbon, estimate_path=estimate_path),
+                                   carbon)
 
 
 def format_mutants(mutants) -> str:

@@ -35,6 +35,7 @@ from greenhp.mutation import Mutant
 from greenhp.procs import INTERRUPTED_BY, RunGuard, RunInterrupted, signal_name
 from greenhp.record import schema_problem
 from greenhp.study import detect_gpus
+from greenhp.units import accounting
 
 RECORD_SCHEMA_VERSION = 1
 GPU_LOCK_DIR = os.environ.get("GREENHP_GPU_LOCK_DIR", "/tmp/greenhp-gpu-locks")  # shared by all studies on this host
@@ -358,12 +359,24 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
     if main.get("epochs_run") is not None:  # the subject's TrainResult.epochs_run, when it is the run's epochs
         bad = epochs_run_problem(main["epochs_run"], run_epochs(spec.mutant))
         record["epochs_run"] = None if bad else main["epochs_run"]
+    if cfg.timeline:
+        ensure_timeline(timeline_path_for(out_path))
     if leftovers:
         record["leftover_processes"] = leftovers
         print(f"greenhp: run {spec.run_id}: killed {len(leftovers)} process(es) its training left running: "
               + "; ".join(leftovers), file=sys.stderr, flush=True)
     write_json(out_path, schema_valid(record))
     return record
+
+
+def ensure_timeline(path: Path) -> None:
+    """With ``energy.timeline`` on, the power timeline beside the record is a declared output of the
+    training job (workflow/rules/train.smk, on a GPU): when no GPU was sampled (NVML failed) it is
+    written with its header and no rows, which the plots skip."""
+    if not path.exists():
+        from greenhp.energy.sampler import TIMELINE_COLUMNS
+
+        path.write_text("\t".join(TIMELINE_COLUMNS) + "\n")
 
 
 def schema_valid(record: dict) -> dict:
@@ -414,9 +427,10 @@ def run_environment(main: dict, snapshot: dict) -> dict:
 
 def build_record(spec: RunSpec, main: dict, energy: dict, start_unix: float, duration: float,
                  children: list[Child], partner: dict | None) -> dict:
-    total_j = (energy.get("total") or {}).get("energy_j")
-    kwh = total_j / 3.6e6 if total_j is not None else None
-    co2 = kwh * spec.carbon_g_per_kwh if kwh is not None and spec.carbon_g_per_kwh is not None else None
+    # CO2e at training time (the intensity this job's config held), kept in the record as such; every
+    # table and page recomputes it from the joules with the current settings (greenhp.units)
+    at_training = accounting((energy.get("total") or {}).get("energy_j"),
+                             {"intensity_g_per_kwh": spec.carbon_g_per_kwh})
     record = {
         "schema_version": RECORD_SCHEMA_VERSION,
         "run_id": spec.run_id,
@@ -439,7 +453,8 @@ def build_record(spec: RunSpec, main: dict, energy: dict, start_unix: float, dur
         },
         "device": main.get("device") or spec.device,
         "energy": energy,
-        "carbon": {"energy_kwh": kwh, "intensity_g_per_kwh": spec.carbon_g_per_kwh, "co2e_g": co2},
+        "carbon": {"energy_kwh": at_training["kwh"], "intensity_g_per_kwh": spec.carbon_g_per_kwh,
+                   "co2e_g": at_training["co2e_g"]},
         "environment": run_environment(main, energy.get("environment") or {}),
     }
     if main.get("schedule_depends_on_epochs") is not None:

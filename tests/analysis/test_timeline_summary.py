@@ -128,3 +128,19 @@ def test_summary_is_clean_restructuredtext(tmp_path, runs_factory, kw):
     text = write_summary(runs, analyse(runs, n_boot=50), tmp_path / "s.rst").read_text()
     publish_doctree(text, settings_overrides={"halt_level": 2, "report_level": 2,
                                               "warning_stream": False})
+
+
+def test_find_timeline_reads_only_the_declared_files(tmp_path, runs_factory):
+    """issue 22: every file rule plots reads is a declared input; a timeline it was not given is not
+    read, nor is a bare header (what a training job writes when no GPU was sampled)."""
+    runs = validate_runs(runs_factory(modes=("single", "pair"), mutants={"epochs": [5.0]}, reps=2))
+    first = tmp_path / "single" / "digits_cnn__original" / "rep1.timeline.tsv"
+    later = tmp_path / "pair" / "digits_cnn__original" / "other__original" / "rep1.timeline.tsv"
+    _timeline(first)
+    _timeline(later)
+    assert plots.find_timeline(runs, tmp_path, declared=[]) == (None, None)
+    row, path = plots.find_timeline(runs, tmp_path, declared=[str(later)])
+    assert path == later and row["run_id"] == "pair-digits_cnn__original-1"
+    first.write_text("t_s\tpower_w\n")  # header only: skipped, the next declared one is shown
+    row, path = plots.find_timeline(runs, tmp_path, declared=[str(first), str(later)])
+    assert path == later

@@ -10,6 +10,13 @@ LOG_DIR = globals().get("LOG_DIR", "logs")
 # The per-epoch table (rule aggregate_epochs in aggregate.smk); "" where there is none (re-analysis).
 EPOCHS_TABLE = globals().get("EPOCHS_TABLE", "")
 EPOCH_STATS = ["early_stop", "epoch_predictions"] if EPOCHS_TABLE else []
+# The run records and the estimate the summary's footprint section reads (common.smk in a study;
+# none in a re-analysis): declared inputs of rule plots, like every file a rule reads.
+RUN_RECORDS = globals().get("RUN_RECORDS", [])
+ESTIMATE_INPUT = globals().get("estimate_if_present", [])
+# Power timelines the figure may show: the training jobs' (common.smk), or in a re-analysis those
+# found under runs_dir when the workflow is parsed. The figure looks at no other file.
+RUN_TIMELINES = globals().get("RUN_TIMELINES", [])
 
 # User-supplied text shown by the report's front page (workflow/report/workflow.rst), escaped for
 # reStructuredText: the report renders it with raw HTML enabled, so nothing may reach it unescaped.
@@ -117,6 +124,9 @@ rule plots:
         recommendations=f"{ANALYSIS_DIR}/recommendations.tsv",
         **({"epochs": EPOCHS_TABLE} if EPOCHS_TABLE else {}),
         **{name: f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in EPOCH_STATS},
+        records=RUN_RECORDS,
+        estimate=ESTIMATE_INPUT,
+        timelines=RUN_TIMELINES,
     output:
         **{
             name: report(
@@ -139,8 +149,10 @@ rule plots:
         alpha=config["analysis"]["alpha"],
         window=config["analysis"].get("window", DEFAULT_WINDOW),
         tolerance=config["analysis"].get("early_stop_tolerance", 0.01),
-        # the records' folder (power timelines are looked up there at run time, on the same
-        # file system as the training jobs); a function, as it is a folder, not a file prefix
+        # the summary's footprint section: CO2e and cost at the current settings (a change reruns it)
+        carbon=config["carbon"],
+        # the records' folder (the paths of the power timelines, among input.timelines, follow from
+        # it and the runs table); a function, as it is a folder, not a file prefix
         runs_dir=lambda wildcards: RUNS_DIR,
     threads: ANALYSIS_THREADS
     conda:

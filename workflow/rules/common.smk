@@ -15,11 +15,24 @@ SINGLE_JOBS = STUDY.single_jobs()
 PAIR_JOBS = STUDY.pair_jobs()
 SINGLE_RECORDS = [f"results/runs/single/{j.mutant_id}/rep{j.repetition}.json" for j in SINGLE_JOBS]
 PAIR_RECORDS = [f"results/runs/pair/{j.mutant_id}/{j.partner}/rep{j.repetition}.json" for j in PAIR_JOBS]
+RUN_RECORDS = SINGLE_RECORDS + PAIR_RECORDS
 
 # Training jobs hold the GPU (resources: gpu=1) when they train on one; on a CPU each measured job
 # takes every core it is given, so measured runs never overlap either way.
 USE_GPU = config["device"] == "cuda" or (config["device"] == "auto" and detect_gpus() > 0)
 GPU_PER_JOB = 1 if USE_GPU else 0
+
+# Power timelines (energy.timeline: true on a GPU): rep<k>.timeline.tsv beside each record, a second
+# output of its training job (greenhp.runner.ensure_timeline) and an input of rule plots.
+TIMELINES = bool(config["energy"].get("timeline")) and USE_GPU
+
+
+def timeline_of(record):
+    """The power timeline's path beside a record (greenhp.energy.command.timeline_path_for)."""
+    return record[: -len(".json")] + ".timeline.tsv"
+
+
+RUN_TIMELINES = [timeline_of(r) for r in RUN_RECORDS] if TIMELINES else []
 
 
 wildcard_constraints:
@@ -52,5 +65,6 @@ def run_params(mode):
 
 
 def estimate_if_present(wildcards):
-    """Input of the footprint table: results/estimate.tsv when `greenhp plan --estimate` wrote one."""
+    """Input of the footprint table and the summary page: results/estimate.tsv when `greenhp plan
+    --estimate` wrote one (writing one later reruns both, to compare against it)."""
     return ["results/estimate.tsv"] if os.path.exists("results/estimate.tsv") else []

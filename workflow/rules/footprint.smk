@@ -1,9 +1,11 @@
 # The study's own footprint (greenhp.estimate.footprint): energy and time of every run (ok or not),
 # idle baselines, settle waits, the other jobs' times, against results/estimate.tsv when
-# `greenhp plan --estimate` wrote one. It runs last: it needs every other output's job time.
+# `greenhp plan --estimate` wrote one; kWh, CO2e and cost at the current carbon settings. It runs last:
+# it needs every other output's job time (read from Snakemake's own .snakemake/metadata, the one file
+# it reads that no rule declares: Snakemake writes it for each output after its job ends).
 rule footprint:
     input:
-        records=SINGLE_RECORDS + PAIR_RECORDS,
+        records=RUN_RECORDS,
         after=["results/mutants.tsv", "results/runs.tsv"] + ANALYSIS_TABLES + PLOTS,
         estimate=estimate_if_present,
     output:

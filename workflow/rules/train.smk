@@ -1,6 +1,7 @@
 rule train_single:
     output:
         "results/runs/single/{mutant_id}/rep{rep}.json",
+        **({"timeline": "results/runs/single/{mutant_id}/rep{rep}.timeline.tsv"} if TIMELINES else {}),
     log:
         main="logs/train_single/{mutant_id}/rep{rep}.log",
     params:
@@ -18,6 +19,7 @@ rule train_single:
 rule train_pair:
     output:
         "results/runs/pair/{mutant_id}/{partner}/rep{rep}.json",
+        **({"timeline": "results/runs/pair/{mutant_id}/{partner}/rep{rep}.timeline.tsv"} if TIMELINES else {}),
     log:
         main="logs/train_pair/{mutant_id}/{partner}/rep{rep}.log",
         partner="logs/train_pair/{mutant_id}/{partner}/rep{rep}.partner.log",

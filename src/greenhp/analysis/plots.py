@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 from typing import Mapping
 
@@ -418,21 +419,33 @@ def timeline_candidates(runs: pd.DataFrame, runs_dir) -> list[tuple[pd.Series, P
     return out
 
 
-def find_timeline(runs: pd.DataFrame, runs_dir, max_checks: int = 200):
-    """The first existing timeline among :func:`timeline_candidates` (at most ``max_checks``
-    existence checks, at job run time), as ``(run row, path)``; ``(None, None)`` when none."""
+def _has_rows(path: Path) -> bool:
+    """A timeline with at least one sample (the training job writes a bare header when no GPU was sampled)."""
+    with open(path, errors="replace") as fh:
+        return bool(fh.readline()) and bool(fh.readline().strip())
+
+
+def find_timeline(runs: pd.DataFrame, runs_dir, max_checks: int = 200, declared=None):
+    """The first existing timeline with samples among :func:`timeline_candidates` (at most
+    ``max_checks`` existence checks, at job run time), as ``(run row, path)``; ``(None, None)`` when
+    none. ``declared`` (the workflow's input files): only those paths are looked at."""
+    allowed = None if declared is None else {os.path.normpath(str(p)) for p in declared}
+    if allowed is not None and not allowed:
+        return None, None
     for row, path in timeline_candidates(runs, runs_dir)[:max_checks]:
-        if path.is_file():
+        if allowed is not None and os.path.normpath(str(path)) not in allowed:
+            continue
+        if path.is_file() and _has_rows(path):
             return row, path
     return None, None
 
 
-def timeline_figure(runs: pd.DataFrame, runs_dir, out) -> list[Path]:
+def timeline_figure(runs: pd.DataFrame, runs_dir, out, declared=None) -> list[Path]:
     """One run's power over time (see :func:`find_timeline`), or a figure saying that this study
     has no power timeline (timelines are written only with ``energy.timeline: true`` and a GPU
     meter)."""
     title = "Power timeline of one run"
-    row, path = find_timeline(runs, runs_dir)
+    row, path = find_timeline(runs, runs_dir, declared=declared)
     if path is None:
         return _no_data(out, title, "no power timeline in this study:\n"
                         "timelines are recorded with energy.timeline: true on a GPU")
@@ -449,9 +462,11 @@ RUNS_ONLY = ("hp_vs_energy", "power_timeline", "epoch_curves")
 
 def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
                 stems: Mapping[str, str | Path], runs_dir=None, window: str = DEFAULT_WINDOW,
-                epochs: pd.DataFrame | None = None, workers: int = 1) -> dict[str, list[Path]]:
+                epochs: pd.DataFrame | None = None, workers: int = 1,
+                timelines=None) -> dict[str, list[Path]]:
     """Draw the figures named in ``stems`` (keys from PLOT_NAMES) to those path stems.
-    ``runs_dir``: the folder of the run records, where power timelines are looked for; ``window``:
+    ``runs_dir``: the folder of the run records, where power timelines are looked for (``timelines``:
+    the workflow's declared timeline files, the only ones looked at when given); ``window``:
     the ``analysis.window`` of the statistics (greenhp.analysis.epochs: each subject is drawn on
     the window window_plan gives it, as in the tables); ``epochs``: results/epochs.tsv.
     ``workers`` > 1: the figures of the runs alone (RUNS_ONLY, hp_vs_energy the costliest of all)
@@ -469,7 +484,7 @@ def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
         "epoch_curves": lambda o: epoch_curves_figure(epochs if epochs is not None else empty, runs, o),
         "tradeoff": lambda o: tradeoff(runs, tables.get("pareto", empty), o),
         "sensitivity": lambda o: sensitivity(tables.get("sensitivity", empty), runs, o),
-        "power_timeline": lambda o: timeline_figure(runs, runs_dir, o),
+        "power_timeline": lambda o: timeline_figure(runs, runs_dir, o, declared=timelines),
     }
 
     def one(name: str) -> list[Path]:

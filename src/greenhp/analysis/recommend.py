@@ -4,17 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from greenhp.units import DEFAULT_INTENSITY_G_PER_KWH, DEFAULT_PRICE_PER_KWH, J_PER_KWH, accounting  # noqa: F401
+
 from .tables import (
     ORIGINAL, TASK_METRIC, direction_sign, empty_table, estimated_methods, ok_runs,
     partner_key, sort_natural,
 )
 
-#: Default grid carbon intensity (gCO2e per kWh): the world-average electricity intensity reported
-#: by the IEA (about 475 g/kWh). Configure the real value for the machine's grid.
-DEFAULT_CARBON_G_PER_KWH = 475.0
-#: Default electricity price per kWh, currency-neutral (a placeholder; configure it).
-DEFAULT_PRICE_PER_KWH = 0.30
-J_PER_KWH = 3.6e6
+#: Default grid carbon intensity (gCO2e per kWh) and electricity price per kWh (currency-neutral):
+#: the config schema's defaults (greenhp.units), placeholders; configure the machine's real values.
+DEFAULT_CARBON_G_PER_KWH = DEFAULT_INTENSITY_G_PER_KWH
 
 RECOMMENDATION_COLUMNS = [
     "subject", "mode", "partner", "rank", "mutant_id", "hyperparameter", "operator", "original",
@@ -96,9 +95,8 @@ def recommend(comparisons: pd.DataFrame, runs: pd.DataFrame, alpha: float = 0.05
     })
     with np.errstate(invalid="ignore", divide="ignore"):
         out["metric_change_pct"] = 100.0 * (out["metric_mutant"] / out["metric_original"] - 1.0)
-    out["saving_kwh"] = out["saving_j"] / J_PER_KWH
-    out["saving_co2e_g"] = out["saving_kwh"] * float(carbon_g_per_kwh)
-    out["cost_saving"] = out["saving_kwh"] * float(price_per_kwh)
+    saving = accounting(out["saving_j"], {"intensity_g_per_kwh": carbon_g_per_kwh, "price_per_kwh": price_per_kwh})
+    out["saving_kwh"], out["saving_co2e_g"], out["cost_saving"] = saving["kwh"], saving["co2e_g"], saving["cost"]
     flags = out.rename(columns=lambda k: k.lstrip("_"))
     flags["energy_disagree"] = flags["energy_disagree"].map(lambda v: v is True or v == "True" or v == 1)
     flags["metric_disagree"] = flags["metric_disagree"].map(lambda v: v is True or v == "True" or v == 1)

@@ -258,12 +258,14 @@ def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30)
     return out
 
 
-def footprint_lines(folder) -> list[str]:
-    """The study's own footprint (greenhp.estimate) from the run records in ``folder``/runs and its
-    estimate.tsv when there is one; nothing for a re-analysis (no records)."""
+def footprint_lines(record_paths, carbon: Mapping | None, estimate_path=None) -> list[str]:
+    """The study's own footprint section (greenhp.estimate.summary_footprint: the same rows, under the
+    same current ``carbon`` settings, as results/footprint.tsv) from the run records at
+    ``record_paths`` and the estimate at ``estimate_path`` when there is one; nothing for a
+    re-analysis (no records)."""
     from greenhp.estimate import summary_footprint
 
-    lines = summary_footprint(folder)
+    lines = summary_footprint(record_paths, carbon=carbon, estimate_path=estimate_path)
     return _heading("The study's own footprint", "-") + lines + [""] if lines else []
 
 
@@ -329,13 +331,14 @@ def subjects_lines(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], plan:
 
 def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, alpha: float = 0.05,
                   energy_metric: str = "total_energy_j", window: str = DEFAULT_WINDOW,
-                  early_stop_lines: list[str] | None = None) -> Path:
+                  early_stop_lines: list[str] | None = None, footprint: list[str] | None = None) -> Path:
     """Write the summary page to ``path`` and return it. Every string from the data (subjects,
     mutant ids, partners, reasons, metric names, methods) is escaped with rst_escape. ``window``
     (greenhp.analysis.epochs): the ``analysis.window`` the statistics were computed with, named on
     the page with the subjects analysed on another window; energy lines use each row's own window
     (its ``window`` column; a table without one is read as on ``window``);
-    ``early_stop_lines``: the "Early stopping (what-if)" section (greenhp.analysis.epochs.summary_lines)."""
+    ``early_stop_lines``: the "Early stopping (what-if)" section (greenhp.analysis.epochs.summary_lines);
+    ``footprint``: the study's own footprint section (:func:`footprint_lines`), none when not given."""
     from .epochs import energy_rows, window_metric, window_plan
 
     plan = window_plan(runs, window)
@@ -467,7 +470,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
     lines = marks_note_lines(runs)
     if lines:
         out += _heading("Runs whose phase marks are incomplete", "-") + lines + [""]
-    out += footprint_lines(Path(path).parent)
+    out += list(footprint or [])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out).replace("= < 1e-4", "< 1e-4"))

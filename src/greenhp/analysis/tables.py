@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from greenhp.record import RUN_COLUMNS, WINDOW_COLUMNS
+from greenhp.units import kwh
 
 #: ``hyperparameter`` (and ``operator``) value of an original (unmutated) configuration.
 ORIGINAL = "none"
@@ -87,7 +88,8 @@ COLUMN_DOCS: dict[str, tuple[str, str, str]] = {
     "cpu_share_j": ("pair mode: attributed CPU energy (J)", "optional", "empty"),
     "total_share_j": ("pair mode: attributed total (J)", "optional", "empty"),
     "energy_kwh": ("total energy in kWh", "optional", "`total_energy_j` / 3.6e6"),
-    "co2e_g": ("emissions (gCO2e)", "optional", "empty"),
+    "co2e_g": ("emissions (gCO2e); in a study's runs.tsv, `energy_kwh` x the current "
+               "`carbon.intensity_g_per_kwh`", "optional", "empty"),
     "device": ("device the run trained on", "optional", "empty"),
     "gpu_model": ("GPU model", "optional", "empty"),
     "cpu_model": ("CPU model", "optional", "empty"),
@@ -472,7 +474,7 @@ def validate_runs(df: pd.DataFrame, metric_directions: Mapping[str, str] | None 
             joined = pd.Series(["+".join(p for p in row if p) for row in zip(*parts)], index=out.index)
             out["total_domains"] = joined.where(joined != "", np.nan).astype(object)
     if "energy_kwh" not in src:
-        out["energy_kwh"] = out["total_energy_j"] / 3.6e6
+        out["energy_kwh"] = kwh(out["total_energy_j"])
     for c in ENERGY_VALUE_COLUMNS + ("energy_kwh", "co2e_g"):
         _check_range(out, c, 0.0, MAX_ENERGY_J,
                      f"energies must be finite, non-negative joules below {MAX_ENERGY_J:g}")
