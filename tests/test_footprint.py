@@ -8,6 +8,7 @@ import pytest
 
 from greenhp import estimate as E
 from greenhp.analysis.summary import footprint_lines
+from recordutil import complete
 
 
 def _rec(mode, status, duration, energy, idle=None, subject="digits_cnn", rep=1):
@@ -92,7 +93,7 @@ def test_footprint_file_and_summary_paragraph(tmp_path):
     for i, rec in enumerate(_records()):
         path = runs / rec["mode"] / rec["mutant_id"] / f"rep{i + 1}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rec))
+        path.write_text(json.dumps(complete(rec)))  # every reader checks a record (greenhp.record.check)
     rows = E.study_footprint(runs)
     out = E.write_footprint(rows, tmp_path / "footprint.tsv")
     lines = out.read_text().splitlines()
