@@ -43,4 +43,4 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 clean-results:
-	rm -rf results/runs results/stats results/plots results/*.tsv results/*.rst results/report.html logs .snakemake
+	rm -rf results/runs results/stats results/plots results/*.tsv results/runs_invalid.txt results/*.rst results/report.html logs .snakemake

@@ -4,6 +4,8 @@ ok: accuracy 0.5; nan / inf: a NaN / inf metric; str_metric: the metric "0.9"; s
 fast: lr "fast"; extra: an unserialisable extra; other_metric: reports "loss" though it declares accuracy;
 fork: starts a sleeper in its own process group, one in its own session and a double-forked daemon
 (their PIDs go to ``HOSTILE_PIDFILE``), then finishes ok; hang: writes its PID to HOSTILE_PIDFILE and sleeps.
+acc_neg / acc_huge: accuracy -5.0 / 1e308; secs_neg / secs_str / secs_nan / secs_long / secs_none:
+train_seconds -100, "fast", NaN, 1e9 (longer than the run), None.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def daemon() -> int:
 def run(hp: dict, ctx: RunContext) -> TrainResult:
     mode = os.environ.get("HOSTILE_MODE", "ok")
     effective, metric_name, metric, extra = dict(hp), "accuracy", 0.5, {}
+    seconds = {"secs_neg": -100.0, "secs_str": "fast", "secs_nan": float("nan"), "secs_long": 1e9,
+               "secs_none": None}.get(mode, 0.01)
+    metric = {"acc_neg": -5.0, "acc_huge": 1e308}.get(mode, metric)
     if mode == "nan":
         metric = float("nan")
     elif mode == "inf":
@@ -64,7 +69,7 @@ def run(hp: dict, ctx: RunContext) -> TrainResult:
             fh.write(str(os.getpid()))
         time.sleep(300)
     ctx.epoch_done(1, 1, 0.1)
-    return TrainResult(metric_name, metric, effective, 1, 0.01, extra)
+    return TrainResult(metric_name, metric, effective, 1, seconds, extra)
 
 
 HOSTILE = Subject(

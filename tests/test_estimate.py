@@ -9,6 +9,7 @@ from testutil import ROOT
 from greenhp import estimate as E
 from greenhp.cli import main
 from greenhp.study import load_study, validate_config
+from recordutil import complete
 
 
 def _config(**changes):
@@ -148,6 +149,7 @@ def test_calibrate_runs_the_originals_through_the_wrapper_then_reuses_them(tmp_p
         else:
             rec = _record(spec.mutant.subject, e, fixed + per * e, per * e, 10 * (fixed + per * e))
         import json
+        rec = complete(rec)  # a record that passes greenhp.record.check, as the wrapper writes
         out.write_text(json.dumps(rec))
         return rec
 
@@ -236,3 +238,47 @@ def test_readme_paper_figure_is_what_the_estimator_says():
     for mode in ("single", "pair"):  # the table's rows: jobs and hours of each mode
         it = est.items[f"training_{mode}"]
         assert f"| {it['count']} {mode} runs | {it['seconds'] / 3600:.1f} h " in readme
+
+
+@pytest.mark.parametrize("bad", [-100.0, "fast", 1e9])
+def test_calibration_skips_an_invalid_record_naming_file_and_field(tmp_path, bad):
+    """issue 22, Why 11: an earlier record with train_seconds -100 made `greenhp plan --estimate` print a
+    negative study time, one with "fast" failed with "could not convert string to float" naming nothing.
+    Such a record is skipped with a line naming the file and the field; the estimate stays positive."""
+    import json
+
+    config = _config()
+    study = load_study(config)
+    runs = tmp_path / "runs"
+
+    def put(rel, subject, duration, train_s, **extra):
+        hp = study.by_id[f"{subject}__original"].hp
+        rec = complete({"subject": subject, "mutant_id": f"{subject}__original", "requested": hp, "effective": hp,
+                        "timing": {"start_unix": 1.0, "duration_s": duration, "train_seconds": train_s},
+                        "energy": {"total": {"energy_j": 10.0 * duration}}, **extra})
+        path = runs / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rec))
+        return path
+
+    for subject in ("digits_cnn", "digits_mlp"):
+        put(f"single/{subject}__original/rep1.json", subject, 4.0, 2.0)
+        put(f"single/{subject}__original/rep2.json", subject, 4.4, 2.2)
+    bad_path = put("single/digits_cnn__original/rep3.json", "digits_cnn", 4.0, bad)
+    put("pair/digits_cnn__original/digits_mlp__original/rep1.json", "digits_cnn", 6.0, 2.5, mode="pair",
+        partner={"mutant_id": "digits_mlp__original", "subject": "digits_mlp"},
+        partner_result={"status": "ok", "effective": study.by_id["digits_mlp__original"].hp, "train_seconds": 2.0})
+
+    def no_training(spec, out, logs):
+        raise AssertionError("the earlier records suffice: no calibration run")
+
+    lines = []
+    cal = E.calibrate(config, study, cores=2, runs_dir=runs, calib_dir=tmp_path / "cal", execute=no_training,
+                      overheads=lambda: (0.5, 5.0), log=lines.append)
+    named = [line for line in lines if str(bad_path) in line]
+    assert len(named) == 1 and "timing/train_seconds" in named[0], lines
+    assert cal.models["digits_cnn"].basis == "2 earlier record(s)"
+    est = E.predict(config, study, cal, cores=2)
+    for item, v in est.items.items():
+        assert all(v.get(k) is None or v[k] >= 0 for k in ("seconds", "seconds_low", "energy_j")), (item, v)
+    assert "wall time for the study: -" not in E.format_estimate(est)

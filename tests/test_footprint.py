@@ -8,6 +8,7 @@ import pytest
 
 from greenhp import estimate as E
 from greenhp.analysis.summary import footprint_lines
+from recordutil import complete
 
 
 def _rec(mode, status, duration, energy, idle=None, subject="digits_cnn", rep=1):
@@ -93,7 +94,7 @@ def test_footprint_file_and_summary_paragraph(tmp_path):
     for i, rec in enumerate(_records()):
         path = runs / rec["mode"] / rec["mutant_id"] / f"rep{i + 1}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rec))
+        path.write_text(json.dumps(complete(rec)))  # every reader checks a record (greenhp.record.check)
     paths = sorted(runs.rglob("rep*.json"))
     carbon = {"intensity_g_per_kwh": 400.0, "price_per_kwh": 0.3}
     rows = E.study_footprint(paths, carbon=carbon)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from greenhp.procs import RunLock, RunLocked, lock_path_for
-from greenhp.record import load, schema_problem
+from greenhp.record import load, record_problem, schema_problem
 from greenhp.runner import run_from_params
 from testutil import ROOT, subprocess_env
 
@@ -54,13 +54,23 @@ def run_in_process(tmp_path, monkeypatch, mode):
     ("fast", "effective hyperparameter lr = 'fast' (str) is not a finite number"),
     ("extra", "extra results are not JSON-serialisable"),
     ("other_metric", "declares metric 'accuracy' but reported 'loss'"),
+    # issue 22 (Why 11): values of the right type but impossible, checked where the result enters
+    ("acc_neg", "TrainResult.metric_value (accuracy) -5 is outside the range of 'accuracy', which is a fraction in [0, 1]"),
+    ("acc_huge", "TrainResult.metric_value (accuracy) 1e+308 is outside the range of 'accuracy'"),
+    ("secs_neg", "TrainResult.train_seconds -100 is not a finite, non-negative number of seconds"),
+    ("secs_str", "TrainResult.train_seconds 'fast' (str) is not a number of seconds"),
+    ("secs_nan", "TrainResult.train_seconds is nan (not a finite number of seconds)"),
+    ("secs_long", "TrainResult.train_seconds 1e+09 s is longer than the whole run's measured duration"),
+    ("secs_none", "TrainResult.train_seconds is missing (None)"),
 ])
 def test_an_odd_result_is_a_failed_schema_valid_record(tmp_path, monkeypatch, mode, reason):
     out = run_in_process(tmp_path, monkeypatch, mode)
     rec = load(out)
     assert schema_problem(rec) is None
+    assert record_problem(out) is None  # the record check passes too: nothing the subject said is stored
     assert rec["status"] == "failed" and reason in rec["reason"], rec["reason"]
     assert rec["metric"]["value"] is None
+    assert rec["timing"]["train_seconds"] in (None, 0.01)
 
 
 def test_the_ok_control_run_is_ok(tmp_path, monkeypatch):

@@ -113,26 +113,37 @@ def test_record_problem_names_what_is_wrong(tmp_path):
     assert record_problem(bad_schema).startswith("breaks the run-record schema at metric/value")
 
 
-def test_aggregate_keeps_going_past_bad_records_and_moves_them_aside(tmp_path, capsys):
-    """A truncated or schema-breaking record is a row with status invalid (one line naming the file), moved
-    aside to .invalid so the next run of the workflow retrains it; the good records are aggregated."""
+def test_aggregate_keeps_going_past_bad_records_and_lists_them(tmp_path, capsys):
+    """A truncated or schema-breaking record is a row with status invalid (one line naming the file); it
+    stays in place (later rules take the records as inputs) and goes to the invalid list, from which the
+    next start of the workflow moves it aside to .invalid and retrains it; the good records are
+    aggregated."""
     good, truncated, bad_schema = write_records(tmp_path)
     out = tmp_path / "results/runs.tsv"
-    assert aggregate([good, truncated, bad_schema], out, log=tmp_path / "agg.log") == 3
+    listed = tmp_path / "results/runs_invalid.txt"
+    assert aggregate([good, truncated, bad_schema], out, log=tmp_path / "agg.log", invalid_list=listed) == 3
     rows = list(csv.DictReader(out.open(), delimiter="\t"))
     assert [r["status"] for r in rows] == ["ok", "invalid", "invalid"]
     assert rows[1]["run_id"] == "single__b__lr__x2__rep1" and rows[1]["repetition"] == "1"
     assert rows[2]["run_id"] == "pair__a__original__with__b__lr__x2__rep2" and rows[2]["partner"] == "b__lr__x2"
     assert str(truncated) in rows[1]["reason"] and "not valid JSON" in rows[1]["reason"]
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(line.startswith("greenhp: run record ") and "moved aside" in line for line in err)
-    assert not truncated.exists() and truncated.with_name("rep1.json.invalid").read_text() == json.dumps(GOOD)[:100]
-    assert not bad_schema.exists() and bad_schema.with_name("rep2.json.invalid").exists()
-    assert good.exists()
+    assert len(err) == 2 and all(line.startswith("greenhp: run record ") and "trains the run again" in line
+                                 for line in err)
+    assert truncated.exists() and bad_schema.exists() and good.exists()
+    assert listed.read_text().splitlines() == [str(truncated), str(bad_schema)]
     assert "invalid: 2" in (tmp_path / "agg.log").read_text()
     # the analysis reads such a table (only ok rows enter statistics)
     from greenhp.analysis.tables import load_runs, ok_runs
     assert len(ok_runs(load_runs(out))) == 1
+    # the workflow's next start: only listed records among the planned ones, and only if still unusable
+    from greenhp.record import quarantine_listed
+    listed.write_text(listed.read_text() + f"{good}\n/etc/passwd\n")
+    lines = quarantine_listed(listed, [good, truncated])
+    assert len(lines) == 1 and str(truncated) in lines[0] and "trained again" in lines[0]
+    assert not truncated.exists() and truncated.with_name("rep1.json.invalid").read_text() == json.dumps(GOOD)[:100]
+    assert bad_schema.exists() and good.exists()  # not planned / still valid
+    assert quarantine_listed(tmp_path / "missing.txt", [good]) == []
 
 
 def test_quarantine_invalid_is_the_parse_time_hook(tmp_path):

@@ -1,9 +1,14 @@
 """Run records -> the tidy runs table (``results/runs.tsv``).
 
-One bad record never stops the study: a record that cannot be read, is not JSON (truncated) or breaks
-the schema is moved aside to ``<record>.invalid`` and listed as a row with status ``invalid`` and a
-reason naming the file; a warning line says so. The statistics use only ``ok`` rows; the next run of
-the same command sees the record missing and trains that run again.
+One bad record never stops the study: a record that cannot be read, is not JSON (truncated), breaks
+the schema or fails the run-record check (greenhp.record.check: totals, phases, times, metric
+ranges) is listed as a row with status ``invalid`` and a reason naming the file and the field; a
+warning line says so.
+The statistics use only ``ok`` rows, and every other reader skips the record through the same check.
+The record stays where it is during this run of the workflow (later rules declare the records as
+inputs); its path goes to the invalid list (``results/runs_invalid.txt``), and the next start of the
+workflow moves it aside to ``<record>.invalid`` and trains that run again
+(greenhp.record.quarantine_listed, called from common.smk).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from greenhp.atomic import write_text
-from greenhp.record import RUN_COLUMNS, load, quarantine, record_problem, to_row
+from greenhp.record import RUN_COLUMNS, read_record, to_row, write_invalid_list
 from greenhp.units import accounting
 
 INVALID = "invalid"
@@ -32,12 +37,14 @@ def cell(value) -> str:
 
 
 def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path | None = None,
-              carbon_g_per_kwh: float | None = None) -> int:
-    """Validate each record and write one row per run, in the order given. Returns the row count.
+              carbon_g_per_kwh: float | None = None, invalid_list: str | Path | None = None) -> int:
+    """Check each record and write one row per run, in the order given. Returns the row count.
 
     ``carbon_g_per_kwh`` (the study's current intensity): ``energy_kwh`` and ``co2e_g`` are computed
     from each run's ``total_energy_j`` with it (greenhp.units), so a changed intensity updates the
     table without retraining anything; without it they are the record's training-time values.
+    ``invalid_list``: where to write the paths of the unusable records (one a line; the workflow's
+    next start sets them aside and trains them again).
     """
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
@@ -45,14 +52,15 @@ def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path
     n = 0
     counts: dict[str, int] = {}
     warnings = []
+    invalid = []
     for path in paths:
-        problem = record_problem(path)
+        rec, problem = read_record(path)
         if problem is None:
-            row = to_row(load(path))
+            row = to_row(rec)
         else:
-            aside = quarantine(path) if Path(path).exists() else None
-            note = f"; moved aside to {aside}, the next run of the same command trains it again" if aside else ""
-            row = invalid_row(path, f"run record {path} {problem}{note}")
+            invalid.append(str(path))
+            row = invalid_row(path, f"run record {path} {problem}; not used: the next run of the workflow "
+                                    f"moves it aside to {Path(path).name}.invalid and trains the run again")
             warnings.append(f"greenhp: {row['reason']}")
             print(warnings[-1], file=sys.stderr, flush=True)
         if carbon_g_per_kwh is not None:  # from the joules, at the current intensity (greenhp.units)
@@ -62,6 +70,8 @@ def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path
         counts[row["status"]] = counts.get(row["status"], 0) + 1
         n += 1
     write_text(out_path, buf.getvalue())
+    if invalid_list:
+        write_invalid_list(invalid, invalid_list)
     if log:
         summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
         write_text(log, "".join(w + "\n" for w in warnings) + f"aggregated {n} run records into {out_path} ({summary})\n")
@@ -103,11 +113,11 @@ def aggregate_epochs(paths: Iterable[str | Path], out_path: str | Path, log: str
     n = runs = 0
     skipped = []
     for path in paths:
-        problem = record_problem(path) if Path(path).exists() else "is missing (moved aside as invalid)"
-        if problem is not None:  # rule aggregate lists it as an invalid run and moves it aside
+        rec, problem = read_record(path) if Path(path).exists() else (None, "is missing (moved aside as invalid)")
+        if problem is not None:  # rule aggregate lists it as an invalid run (the next run retrains it)
             skipped.append(f"run record {path} {problem}: no epoch rows")
             continue
-        rows = epoch_rows(load(path))
+        rows = epoch_rows(rec)
         runs += bool(rows)
         for row in rows:
             writer.writerow([cell(row.get(c)) for c in EPOCH_COLUMNS])

@@ -133,9 +133,16 @@ def idle_power_w(idle: dict | None) -> float | None:
 
 
 def point_from_record(rec: dict, source: str = "") -> Point | None:
-    """A calibration point from a single-mode run record with status ok, else None."""
+    """A calibration point from a single-mode run record with status ok, else None. The record must
+    pass the run-record check (greenhp.record.check; the readers below skip those that do not):
+    ValueError naming ``source`` and the field otherwise."""
     if rec.get("mode") != "single" or rec.get("status") != "ok":
         return None
+    from greenhp.record import check
+
+    problem = check(rec)
+    if problem:
+        raise ValueError(f"run record {source or rec.get('run_id')} {problem}")
     timing = rec.get("timing") or {}
     energy = rec.get("energy") or {}
     total = energy.get("total") or {}
@@ -352,16 +359,20 @@ def _same_machine(rec: dict, device: str) -> bool:
     return True
 
 
-def study_records(runs_dir: str | Path, study, device: str) -> tuple[list[Path], list[Path]]:
+def study_records(runs_dir: str | Path, study, device: str,
+                  log: Callable[[str], None] = lambda s: None) -> tuple[list[Path], list[Path]]:
     """Earlier records of this study here: (single, pair) paths whose configuration is in the study
-    with the same hyperparameters, on the same device and host."""
+    with the same hyperparameters, on the same device and host. A record that fails the run-record
+    check (greenhp.record.read_record) is skipped with a line to ``log`` naming the file and field."""
+    from greenhp.record import read_record
+
     singles, pairs = [], []
     root = Path(runs_dir)
     for mode, out in (("single", singles), ("pair", pairs)):
         for path in sorted((root / mode).glob("**/rep*.json")) if (root / mode).is_dir() else []:
-            try:
-                rec = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
+            rec, problem = read_record(path)
+            if problem:
+                log(f"calibration: run record {path} {problem}: not used")
                 continue
             m = study.by_id.get(rec.get("mutant_id"))
             if m is None or rec.get("requested") != m.hp or not _same_machine(rec, device):
@@ -374,13 +385,18 @@ def study_records(runs_dir: str | Path, study, device: str) -> tuple[list[Path],
     return singles, pairs
 
 
-def _load(paths: Iterable[Path]) -> list[tuple[Path, dict]]:
+def _load(paths: Iterable[Path], log: Callable[[str], None] = lambda s: None) -> list[tuple[Path, dict]]:
+    """The run records at ``paths`` that pass the run-record check; each other one is skipped with a
+    line to ``log`` naming the file and field."""
+    from greenhp.record import read_record
+
     out = []
     for p in paths:
-        try:
-            out.append((p, json.loads(Path(p).read_text())))
-        except (OSError, json.JSONDecodeError):
+        rec, problem = read_record(p)
+        if problem:
+            log(f"calibration: run record {p} {problem}: not used")
             continue
+        out.append((p, rec))
     return out
 
 
@@ -428,9 +444,9 @@ def calibrate(config: dict, study, *, cores: int = 1, runs_dir: str | Path = "re
     defaults = subject_defaults(config)
     modules = {n: s["module"] for n, s in config["subjects"].items() if s and s.get("module")}
     notes: list[str] = []
-    singles, pairs = study_records(runs_dir, study, device) if reuse else ([], [])
+    singles, pairs = study_records(runs_dir, study, device, log) if reuse else ([], [])
     by_subject: dict[str, list[tuple[Path, dict]]] = {}
-    for path, rec in _load(singles):
+    for path, rec in _load(singles, log):
         by_subject.setdefault(rec["subject"], []).append((path, rec))
 
     def run_one(subject: str, hp: dict, out: Path, mode: str = "single", partner: tuple | None = None) -> dict:
@@ -459,7 +475,7 @@ def calibrate(config: dict, study, *, cores: int = 1, runs_dir: str | Path = "re
     for subject, hp in defaults.items():
         threads = torch_threads({"torch_threads": train.get("torch_threads"), "mode": "single"}, job_cores)
         key_dir = Path(calib_dir) / settings_key(calibration_settings(config, subject, device, threads)) / subject
-        own = _load(sorted(key_dir.glob("*.json"))) if reuse and key_dir.is_dir() else []
+        own = _load(sorted(key_dir.glob("*.json")), log) if reuse and key_dir.is_dir() else []
         recs = by_subject.get(subject, []) + own
         pts = [pt for p, r in recs if (pt := point_from_record(r, str(p))) is not None]
         source = f"{len(pts)} earlier record(s)" if pts else ""
@@ -490,12 +506,12 @@ def calibrate(config: dict, study, *, cores: int = 1, runs_dir: str | Path = "re
     pair = None
     pair_links = [(s, p) for s in defaults for p in study.partners_of(s)]
     if pair_links:
-        pair = fit_pair([r for _, r in _load(pairs)], models)
+        pair = fit_pair([r for _, r in _load(pairs, log)], models)
         if pair is None:
             s, p = pair_links[0]
             threads = torch_threads({"torch_threads": train.get("torch_threads"), "mode": "pair"}, job_cores)
             key_dir = Path(calib_dir) / settings_key(calibration_settings(config, s, device, threads)) / f"pair__{p}"
-            own = _load(sorted(key_dir.glob("*.json"))) if reuse and key_dir.is_dir() else []
+            own = _load(sorted(key_dir.glob("*.json")), log) if reuse and key_dir.is_dir() else []
             pair = fit_pair([r for _, r in own], models)
             if pair is None:
                 hs, hpp = defaults[s], defaults[p]
@@ -1122,12 +1138,40 @@ def write_footprint(rows: list[dict], path: str | Path) -> Path:
     return Path(path)
 
 
-def load_records(paths: Iterable[str | Path]) -> tuple[list[dict], list[str]]:
+def load_records(paths: Iterable[str | Path], skipped: list[tuple[str, str]] | None = None
+                 ) -> tuple[list[dict], list[str]]:
+    """The run records at ``paths`` that pass the run-record check (greenhp.record.read_record), and
+    their paths. Each other one is left out and, when ``skipped`` is given, appended to it as
+    (path, why) (see :func:`note_invalid`)."""
+    from greenhp.record import read_record
+
     recs, names = [], []
     for p in paths:
-        recs.append(json.loads(Path(p).read_text()))
+        rec, problem = read_record(p)
+        if problem:
+            if skipped is not None:
+                skipped.append((str(p), problem))
+            continue
+        recs.append(rec)
         names.append(str(p))
     return recs, names
+
+
+def note_invalid(rows: list[dict], skipped: list[tuple[str, str]]) -> list[dict]:
+    """Count the records :func:`load_records` left out in the footprint ``rows`` of their mode (status
+    ``invalid N``, count, note): their times and energies are not in the sums. Returns ``rows``."""
+    from greenhp.aggregate import invalid_row
+
+    modes = [invalid_row(p, why).get("mode") for p, why in skipped]  # from the path, as runs.tsv's row
+    for mode in ("single", "pair"):
+        n = modes.count(mode)
+        row = next((r for r in rows if r.get("item") == f"training_{mode}"), None)
+        if n and row is not None:
+            row["count"] = (row.get("count") or 0) + n
+            row["status"] = ", ".join(filter(None, [row.get("status"), f"invalid {n}"]))
+            row["note"] = (f"{n} invalid record(s) (failing the run-record check) are not in the sums; "
+                           + (row.get("note") or ""))
+    return rows
 
 
 def _in_range(inside: bool | None) -> str:
@@ -1194,19 +1238,21 @@ def footprint_summary_lines(rows: list[dict], carbon: Mapping | None) -> list[st
 
 def study_footprint(record_paths: Iterable[str | Path], *, carbon: Mapping | None,
                     estimate_path: str | Path | None = None, metadata_dir: str | Path | None = None,
-                    extra_outputs: Iterable[str] = ()) -> list[dict]:
+                    extra_outputs: Iterable[str] = (), skipped: list | None = None) -> list[dict]:
     """:func:`footprint` of the run records at ``record_paths`` under the ``carbon`` settings, against
     ``estimate_path`` (estimate.tsv) when given and present; with ``metadata_dir``
     (``.snakemake/metadata``) the job times of these records and of ``extra_outputs``.
 
     Rule ``footprint`` (footprint.tsv) and the summary page (rule ``plots``, before the job times
-    are all known: no ``metadata_dir``) both call this with the same records, estimate and carbon."""
-    records, names = load_records(record_paths)
+    are all known: no ``metadata_dir``) both call this with the same records, estimate and carbon. Records failing the run-record check
+    are left out of the sums, counted (:func:`note_invalid`) and appended to ``skipped`` as (path, why)."""
+    skipped = [] if skipped is None else skipped
+    records, names = load_records(record_paths, skipped)
     est = read_estimate_tsv(estimate_path) if estimate_path and Path(estimate_path).is_file() else None
     jobs = snakemake_jobs(metadata_dir) if metadata_dir else {}
     wanted = set(names) | set(map(str, extra_outputs))
     jobs = {k: v for k, v in jobs.items() if k in wanted}
-    return footprint(records, estimate=est, jobs=jobs, carbon=carbon, record_paths=names)
+    return note_invalid(footprint(records, estimate=est, jobs=jobs, carbon=carbon, record_paths=names), skipped)
 
 
 def summary_footprint(record_paths: Iterable[str | Path], *, carbon: Mapping | None,

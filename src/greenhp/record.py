@@ -63,14 +63,38 @@ def _validator():
 
 
 def schema_problem(record: Any) -> str | None:
-    """One line naming the first field of ``record`` that breaks the schema, or None when it is valid."""
+    """One line naming the first field of ``record`` that breaks the schema, or None when it is valid.
+    Missing required keys of one object are named together ("missing required keys: mode, timing")."""
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(record))
+    errors = list(_validator().iter_errors(record))
+    error = jsonschema.exceptions.best_match(errors)
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "required":
+        missing = [e.message.split("'")[1] for e in errors
+                   if e.validator == "required" and list(e.absolute_path) == list(error.absolute_path)
+                   and e.message.count("'") >= 2]
+        missing = list(dict.fromkeys(missing))
+        if len(missing) > 1:
+            shown = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
+            return f"{where}: missing required keys: {shown}"
     return f"{where}: {error.message[:300]}"
+
+
+def check(record: Any) -> str | None:
+    """Why a run record (already parsed) cannot be used, one line naming the field, or None: the
+    schema first (its shape and types), then :func:`greenhp.record_check.problems` (its arithmetic:
+    totals, domains, phases, times, metric ranges). Every reader of run records goes through this
+    (via :func:`read_record`)."""
+    from greenhp.record_check import problem as consistency_problem
+
+    problem = schema_problem(record)
+    if problem:
+        return f"breaks the run-record schema at {problem}"
+    problem = consistency_problem(record)
+    return f"fails the run-record check at {problem}" if problem else None
 
 
 def load(path: str | Path) -> dict:
@@ -78,19 +102,26 @@ def load(path: str | Path) -> dict:
         return json.load(fh)
 
 
-def record_problem(path: str | Path) -> str | None:
-    """Why the run record at ``path`` cannot be used (unreadable, not JSON, breaks the schema), or None."""
+def read_record(path: str | Path) -> tuple[dict | None, str | None]:
+    """``(record, None)`` for a usable run record at ``path``, else ``(None, why)``: unreadable, not
+    JSON, breaks the schema or fails :func:`check`. ``why`` starts with a verb ("is not valid JSON
+    ...", "fails the run-record check at energy/total/energy_j: ..."); callers put the path before it."""
     try:
         with open(path, "rb") as fh:
             rec = json.loads(fh.read().decode("utf-8"))
     except OSError as err:
-        return f"cannot be read: {err.strerror or err}"
+        return None, f"cannot be read: {err.strerror or err}"
     except UnicodeDecodeError:
-        return "is not UTF-8 text"
+        return None, "is not UTF-8 text"
     except json.JSONDecodeError as err:
-        return f"is not valid JSON (truncated?): {err.msg} at line {err.lineno} column {err.colno}"
-    problem = schema_problem(rec)
-    return f"breaks the run-record schema at {problem}" if problem else None
+        return None, f"is not valid JSON (truncated?): {err.msg} at line {err.lineno} column {err.colno}"
+    problem = check(rec)
+    return (None, problem) if problem else (rec, None)
+
+
+def record_problem(path: str | Path) -> str | None:
+    """Why the run record at ``path`` cannot be used (see :func:`read_record`), or None."""
+    return read_record(path)[1]
 
 
 def quarantine(path: str | Path) -> Path:
@@ -103,15 +134,43 @@ def quarantine(path: str | Path) -> Path:
 
 
 def quarantine_invalid(paths) -> list[str]:
-    """For the workflow's parse step (a one-line hook in common.smk): move every existing record in
-    ``paths`` that :func:`record_problem` rejects aside, so Snakemake retrains it in this very run.
-    Returns one line per record moved. Costs one JSON parse and schema check per existing record."""
+    """Move every existing record in ``paths`` that :func:`record_problem` rejects aside, so Snakemake
+    retrains it. Returns one line per record moved. Costs one JSON parse and check per record."""
     lines = []
     for p in paths:
         if Path(p).exists():
             problem = record_problem(p)
             if problem:
                 lines.append(f"greenhp: run record {p} {problem}; moved aside to {quarantine(p)}, the run is trained again")
+    return lines
+
+
+def write_invalid_list(paths, out_path: str | Path) -> None:
+    """The records rule aggregate found unusable, one path a line (``results/runs_invalid.txt``), for
+    :func:`quarantine_listed` at the next start of the workflow."""
+    from greenhp.atomic import write_text
+
+    write_text(out_path, "".join(f"{p}\n" for p in paths))
+
+
+def quarantine_listed(list_path: str | Path, planned) -> list[str]:
+    """The workflow's parse-time hook (common.smk): move aside the records that rule aggregate listed
+    in ``list_path`` as unusable and that still are (:func:`quarantine_invalid`), and then remove the
+    list, so that this run of the workflow trains them again. (Snakemake does not rerun a job for a
+    missing intermediate file while the outputs after it are up to date; the missing list, an output
+    of rule aggregate that rule all asks for, makes it rerun aggregate and so train the records
+    aggregate needs.) Only paths among
+    ``planned`` (the study's record paths) are touched, whatever the list says; a missing list is no
+    error. Costs one read of a short file and a check of each listed record, so it keeps the parse
+    step cheap (docs/architecture.md)."""
+    try:
+        listed = Path(list_path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    planned = {str(p) for p in planned}
+    lines = quarantine_invalid([p for p in dict.fromkeys(x.strip() for x in listed) if p in planned])
+    if lines:
+        Path(list_path).unlink(missing_ok=True)
     return lines
 
 

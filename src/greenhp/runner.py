@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from greenhp import __version__
-from greenhp.atomic import write_json
+from greenhp.atomic import finite, write_json
 from greenhp.energy import EnergyConfig, EnergyMonitor
 from greenhp.energy.command import timeline_path_for
 from greenhp.energy.slots import acquire_gpu
@@ -33,7 +33,8 @@ from greenhp.marks import (ENV_FD as MARKS_ENV_FD, JOIN_S as MARK_LISTENER_JOIN_
                            epochs_run_problem, open_channel, settle as settle_marks)
 from greenhp.mutation import Mutant
 from greenhp.procs import INTERRUPTED_BY, RunGuard, RunInterrupted, signal_name
-from greenhp.record import schema_problem
+from greenhp.record import check as check_record, schema_problem
+from greenhp.record_check import result_value_problem, without_bad_values
 from greenhp.study import detect_gpus
 from greenhp.units import accounting
 
@@ -207,12 +208,15 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def result_problem(result: dict) -> str | None:
+def result_problem(result: dict, duration_s: float | None = None) -> str | None:
     """Why an ``ok`` result from a training process cannot be recorded as ok, or None.
 
     Catches what would otherwise reach the record and break the runs table: a metric that is not a
-    finite number (NaN/inf arrive as null), a metric other than the one the subject declares, and
-    effective hyperparameters that are not numbers ("0.1", "fast").
+    finite number (NaN/inf arrive as null), a metric other than the one the subject declares,
+    effective hyperparameters that are not numbers ("0.1", "fast"), and the value checks the record
+    check applies (greenhp.record_check.result_value_problem: a metric outside its name's range, a
+    ``train_seconds`` that is missing, not a finite number >= 0, or longer than the run's
+    ``duration_s``).
     """
     declared, name, value = result.get("declared_metric_name"), result.get("metric_name"), result.get("metric_value")
     if not isinstance(name, str) or not name:
@@ -229,19 +233,21 @@ def result_problem(result: dict) -> str | None:
     for hp, v in effective.items():
         if not is_number(v) or not math.isfinite(v):
             return f"effective hyperparameter {hp} = {v!r} ({type(v).__name__}) is not a finite number"
-    return None
+    return result_value_problem(result, duration_s)
 
 
-def checked(result: dict) -> dict:
-    """``result`` itself, or, when it is ok but unusable, a ``failed`` result naming why."""
+def checked(result: dict, duration_s: float | None = None) -> dict:
+    """``result`` itself, or, when it is ok but unusable, a ``failed`` result naming why; a metric value
+    or ``train_seconds`` the record check would reject is dropped from a result that is not ok."""
     if result.get("status") != "ok":
-        return result
-    problem = result_problem(result)
+        return without_bad_values(result, duration_s)
+    problem = result_problem(result, duration_s)
     if problem is None:
         return result
     effective = result.get("effective") if isinstance(result.get("effective"), dict) else {}
-    return {**result, "status": "failed", "reason": problem, "metric_value": None,
-            "effective": {k: v for k, v in effective.items() if is_number(v) and math.isfinite(v)} or None}
+    return without_bad_values({
+        **result, "status": "failed", "reason": problem, "metric_value": None,
+        "effective": {k: v for k, v in effective.items() if is_number(v) and math.isfinite(v)} or None}, duration_s)
 
 
 def check_effective(requested: dict, effective: dict, run_id: str) -> None:
@@ -343,7 +349,7 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
         # bounded: one shared wait for the channels' end of file, then the listeners stop reading
         stop_by = time.monotonic() + MARK_LISTENER_JOIN_S
         mark_checks = {listener.label: listener.finish(stop_by) for listener in listeners}
-        outcomes = {c.label: checked(child_outcome(c, spec.timeout_s)) for c in children}
+        outcomes = {c.label: checked(child_outcome(c, spec.timeout_s), duration) for c in children}
         energy = monitor.end(cpu_seconds={c.label: cpu_seconds(c) for c in children},
                              training_gpus={label: o.get("gpu_uuid") for label, o in outcomes.items()})
         settle_all_marks(energy, mark_checks, members, outcomes)
@@ -365,7 +371,11 @@ def _execute(spec: RunSpec, out_path: str | Path, logs: dict[str, str], env: dic
         record["leftover_processes"] = leftovers
         print(f"greenhp: run {spec.run_id}: killed {len(leftovers)} process(es) its training left running: "
               + "; ".join(leftovers), file=sys.stderr, flush=True)
-    write_json(out_path, schema_valid(record))
+    record = schema_valid(record)
+    if (problem := check_record(finite(record))) is not None:  # a meter fault or a greenhp bug: say so
+        print(f"greenhp: run {spec.run_id}: its record {problem}; rule aggregate will list it as invalid and "
+              f"the next run of the workflow trains it again", file=sys.stderr, flush=True)
+    write_json(out_path, record)
     return record
 
 

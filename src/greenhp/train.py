@@ -117,11 +117,15 @@ def train(request: dict) -> dict:
 
 
 def output_problem(result: dict) -> str | None:
-    """What the JSON result file would lose or hide: a NaN/inf metric (JSON writes it as null), or an
-    ``extra`` that is not JSON-serialisable. The wrapper checks the rest (greenhp.runner.result_problem)."""
+    """What the JSON result file would lose or hide: a NaN/inf metric or train_seconds (JSON writes them
+    as null), or an ``extra`` that is not JSON-serialisable. The wrapper checks the rest
+    (greenhp.runner.result_problem)."""
     value = result.get("metric_value")
     if isinstance(value, float) and not math.isfinite(value):
         return f"metric {result.get('metric_name')} is {value} (not a finite number)"
+    seconds = result.get("train_seconds")
+    if isinstance(seconds, float) and not math.isfinite(seconds):
+        return f"the subject's TrainResult.train_seconds is {seconds} (not a finite number of seconds)"
     try:
         json.dumps(result.get("extra"), default=lambda o: o.item() if hasattr(o, "item") else _unserialisable(o))
     except Exception as err:

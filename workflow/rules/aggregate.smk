@@ -8,6 +8,9 @@ rule aggregate:
             caption="../report/runs.rst",
             category="2. Runs",
         ),
+        # the records found unusable (one path a line): the next start moves them aside and retrains
+        # them (common.smk); they stay in place meanwhile, since later rules take them as inputs
+        invalid=INVALID_RECORDS_LIST,
     log:
         "logs/aggregate.log",
     params:

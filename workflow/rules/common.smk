@@ -4,6 +4,7 @@
 import os
 import sys
 
+from greenhp.record import quarantine_listed
 from greenhp.study import ID_PATTERN, StudyError, detect_gpus, load_study, run_spec
 
 try:
@@ -16,6 +17,15 @@ PAIR_JOBS = STUDY.pair_jobs()
 SINGLE_RECORDS = [f"results/runs/single/{j.mutant_id}/rep{j.repetition}.json" for j in SINGLE_JOBS]
 PAIR_RECORDS = [f"results/runs/pair/{j.mutant_id}/{j.partner}/rep{j.repetition}.json" for j in PAIR_JOBS]
 RUN_RECORDS = SINGLE_RECORDS + PAIR_RECORDS
+
+# The records that the aggregate job listed as unusable (unreadable, breaking the schema, failing the
+# record check) are moved aside to <record>.invalid here, before the DAG is built, so that this run
+# trains them again (greenhp.record.quarantine_listed). Only the listed records are read, so the
+# parse step stays cheap; cluster jobs re-reading this file leave them alone.
+INVALID_RECORDS_LIST = "results/runs_invalid.txt"
+if getattr(workflow, "is_main_process", True):
+    for line in quarantine_listed(INVALID_RECORDS_LIST, SINGLE_RECORDS + PAIR_RECORDS):
+        print(line, file=sys.stderr)
 
 # Training jobs hold the GPU (resources: gpu=1) when they train on one; on a CPU each measured job
 # takes every core it is given, so measured runs never overlap either way.
