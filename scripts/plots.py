@@ -1,14 +1,12 @@
 """Snakemake script: the study's figures (PNG + SVG beside it) and the summary page (rst + html)."""
-import logging
-
 from greenhp.analysis import TABLE_NAMES, read_tables
 from greenhp.analysis.epochs import load_epochs, summary_lines
 from greenhp.analysis.plots import EPOCH_PLOT_NAMES, PLOT_NAMES, write_named
 from greenhp.analysis.summary import rst_to_html, write_summary
 from greenhp.analysis.tables import load_checked
+from greenhp.scriptlog import log_to
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
-logging.captureWarnings(True)
+log_to(snakemake.log[0], "plots")  # noqa: F821 - messages and a failure's traceback go to the rule's log
 sm = snakemake  # noqa: F821
 runs = load_checked(sm.input.runs_checked)  # the table the statistics job loaded and checked
 tables = read_tables({n: sm.input[n] for n in TABLE_NAMES if n in sm.input.keys()})

@@ -98,7 +98,9 @@ if EPOCHS_TABLE:
         log:
             f"{LOG_DIR}/epochs_stats.log",
         params:
-            tolerance=config["analysis"].get("early_stop_tolerance", 0.01),
+            # a fraction of each metric curve's span (the schema fills in the default)
+            tolerance=config["analysis"].get("early_stop_tolerance"),
+            metric_directions=config["analysis"].get("metric_directions", {}),
         conda:
             "../../envs/analysis.yaml"
         script:
@@ -137,7 +139,7 @@ rule plots:
     params:
         alpha=config["analysis"]["alpha"],
         window=config["analysis"].get("window", "whole"),
-        tolerance=config["analysis"].get("early_stop_tolerance", 0.01),
+        tolerance=config["analysis"].get("early_stop_tolerance"),
         # the records' folder (power timelines are looked up there at run time, on the same
         # file system as the training jobs); a function, as it is a folder, not a file prefix
         runs_dir=lambda wildcards: RUNS_DIR,
