@@ -200,3 +200,33 @@ def test_epoch_curves_label_the_direction_and_order_the_legend(runs_factory):
     assert ax.get_ylabel() == "val_ppl (lower is better)"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "original", "epochs__x4", "epochs__x12", "lr__x0.1"]
+
+
+def test_tradeoff_labels_each_point_with_its_configuration(runs_factory):
+    from greenhp.analysis.recommend import pareto_front
+
+    runs = validate_runs(runs_factory(mutants={"epochs": [5.0, 15.0], "lr": [0.1]}, reps=2))
+    fig = draw_tradeoff(runs, pareto_front(runs))
+    ax = fig.axes[0]
+    texts = ax.texts
+    assert sorted(t.get_text() for t in texts) == sorted(["original", "epochs=5", "epochs=15", "lr=0.1"])
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    for t in texts:  # each label beside its own point
+        x, y = t.xy
+        row = pareto_front(runs).query("mean_energy_j == @x and mean_metric == @y")
+        assert len(row) == 1
+
+
+def test_heatmap_says_which_way_each_task_metric_goes(runs_factory):
+    from greenhp.analysis.plots import draw_correlation_heatmap
+
+    raw = pd.concat([runs_factory(subjects=("a",), mutants={"lr": [0.1, 3.0]}, reps=3, metric_name="val_ppl")
+                     .assign(metric_direction="minimize"),
+                     runs_factory(subjects=("b",), mutants={"lr": [0.1, 3.0]}, reps=3, metric_name="psnr")
+                     .assign(metric_direction="maximize")], ignore_index=True)
+    runs = validate_runs(raw)
+    fig = draw_correlation_heatmap(analyse(runs, n_boot=100)["correlations"], runs)
+    ticks = [[t.get_text() for t in ax.get_xticklabels()] for ax in fig.axes[:2]]
+    assert "val_ppl (lower is better)" in ticks[0] and "psnr (higher is better)" in ticks[1]
