@@ -469,10 +469,13 @@ def summary_lines(early: pd.DataFrame, predictions: pd.DataFrame, tolerance: flo
     if predictions is not None and not predictions.empty:
         p = predictions.dropna(subset=["energy_error_pct"]) if "energy_error_pct" in predictions else predictions
         if not p.empty:
+            metric = "; ".join(  # each subject's metric in its own units
+                f"{_e(subject)} ({_e(g['metric_name'].iloc[0])}) {g['metric_error'].abs().median():.3g}"
+                for subject, g in p.groupby("subject", sort=True))
             out += [f"Epochs mutants predicted from the prefixes of longer runs "
                     f"(``stats/epoch_predictions.tsv``, {len(p)} configurations): energy error median "
-                    f"{p['energy_error_pct'].abs().median():.1f} % (max {p['energy_error_pct'].abs().max():.1f} %), "
-                    f"{_e(p['metric_name'].iloc[0])} error median {p['metric_error'].abs().median():.3g}.", ""]
+                    f"{p['energy_error_pct'].abs().median():.1f} % (max {p['energy_error_pct'].abs().max():.1f} %); "
+                    f"metric error median: {metric}.", ""]
         else:
             notes = sorted(set(predictions["note"].dropna().astype(str)))
             out += ["No epochs mutant could be predicted from prefixes: " + "; ".join(_e(n) for n in notes) + ".", ""]
