@@ -455,7 +455,8 @@ def summary_lines(early: pd.DataFrame, predictions: pd.DataFrame, tolerance: flo
         elif r.stop_epoch < r.epochs:
             out.append(f"- {where}, {_e(r.mutant_id)}: epoch {int(r.stop_epoch)} of {int(r.epochs)} "
                        f"({_e(r.metric_name)} {r.metric_at_stop:.4g} vs {r.final_metric:.4g}, tolerance "
-                       f"{r.tolerance_abs:.3g}" + (f", {better}" if better else "") + ") would save "
+                       f"{getattr(r, 'tolerance_abs', np.nan):.3g}" + (f", {better}" if better else "")
+                       + ") would save "
                        f"{r.saving_j:.3g} J per run, {r.saving_pct_training:.1f} % of the training energy, "
                        f"{r.saving_pct_run:.1f} % of the whole run{est}.")
         else:

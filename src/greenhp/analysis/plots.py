@@ -333,36 +333,43 @@ _LABEL_PLACES = ((4, 2, "left", "bottom"), (4, -2, "left", "top"), (-4, 2, "righ
 
 
 def _overlap(a, b) -> float:
-    w = min(a.x1, b.x1) - max(a.x0, b.x0)
-    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    """Overlap area of two boxes (x0, y0, x1, y1)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
     return w * h if w > 0 and h > 0 else 0.0
 
 
 def label_points(ax, xs, ys, labels, fontsize: float = 6) -> list:
-    """Write ``labels`` beside the points (xs, ys) of ``ax``, each where it overlaps the labels
-    already written least (none, mostly); returns the text artists, in the order given."""
+    """Write ``labels`` beside the points (xs, ys) of ``ax``, each at the first place of
+    _LABEL_PLACES that overlaps no label written before (else the least bad); returns the text
+    artists, in the order given. Boxes are measured once per label, in display units, without
+    drawing."""
+    from matplotlib.font_manager import FontProperties
+
     fig = ax.figure
     ax.get_xlim(), ax.get_ylim()  # settle the autoscaled limits before measuring
     renderer = fig.canvas.get_renderer()
+    prop = FontProperties(size=fontsize)
+    px = fig.dpi / 72.0
+    at = ax.transData.transform(np.column_stack([np.asarray(xs, float), np.asarray(ys, float)]))
     placed, texts = [], [None] * len(labels)
-    order = sorted(range(len(labels)), key=lambda i: (xs[i], ys[i]))
-    for i in order:
+    for i in sorted(range(len(labels)), key=lambda i: (xs[i], ys[i])):
+        w, h, _ = renderer.get_text_width_height_descent(labels[i], prop, ismath=False)
         best = None
-        for dx, dy, ha, va in _LABEL_PLACES:
-            t = ax.annotate(labels[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points",
-                            ha=ha, va=va, fontsize=fontsize, color="0.2")
-            box = t.get_window_extent(renderer)
+        for place in _LABEL_PLACES:
+            dx, dy, ha, va = place
+            x0 = at[i, 0] + dx * px - (w if ha == "right" else w / 2 if ha == "center" else 0.0)
+            y0 = at[i, 1] + dy * px - (h if va == "top" else 0.0)
+            box = (x0, y0, x0 + w, y0 + h)
             bad = sum(_overlap(box, b) for b in placed)
             if best is None or bad < best[0]:
-                if best is not None:
-                    best[1].remove()
-                best = (bad, t, box)
-            else:
-                t.remove()
+                best = (bad, place, box)
             if bad == 0:
                 break
-        placed.append(best[2])
-        texts[i] = best[1]
+        _, (dx, dy, ha, va), box = best
+        placed.append(box)
+        texts[i] = ax.annotate(labels[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points",
+                               ha=ha, va=va, fontsize=fontsize, color="0.2")
     return texts
 
 
