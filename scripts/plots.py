@@ -18,7 +18,7 @@ if "early_stop" in sm.input.keys():
     early = summary_lines(ep["early_stop"], ep["epoch_predictions"], sm.params.tolerance)
 write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES + EPOCH_PLOT_NAMES if n in sm.output.keys()},
             runs_dir=getattr(sm.params, "runs_dir", None) or None, window=window, epochs=epochs,
-            workers=sm.threads)
+            workers=sm.threads, metric_directions=getattr(sm.params, "metric_directions", None) or None)
 write_summary(runs, tables, sm.output.summary, alpha=getattr(sm.params, "alpha", 0.05), window=window,
               early_stop_lines=early)
 if "summary_html" in sm.output.keys():

@@ -230,3 +230,12 @@ def test_heatmap_says_which_way_each_task_metric_goes(runs_factory):
     fig = draw_correlation_heatmap(analyse(runs, n_boot=100)["correlations"], runs)
     ticks = [[t.get_text() for t in ax.get_xticklabels()] for ax in fig.axes[:2]]
     assert "val_ppl (lower is better)" in ticks[0] and "psnr (higher is better)" in ticks[1]
+
+
+def test_epoch_curves_name_the_direction_early_stop_uses_for_another_epoch_metric(runs_factory):
+    runs = validate_runs(_runs(runs_factory, "psnr", "maximize"))
+    ep = _epochs(runs, ppl, "val_nll", n=4)
+    assert draw_epoch_curves(ep, runs).axes[0].get_ylabel() == "val_nll"  # not declared: no claim
+    fig = draw_epoch_curves(ep, runs, {"val_nll": "minimize"})
+    assert fig.axes[0].get_ylabel() == "val_nll (lower is better)"
+    assert _original(early_stop(ep, runs, metric_directions={"val_nll": "minimize"}))["metric_direction"] == "minimize"

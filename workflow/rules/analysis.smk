@@ -140,6 +140,7 @@ rule plots:
         alpha=config["analysis"]["alpha"],
         window=config["analysis"].get("window", "whole"),
         tolerance=config["analysis"].get("early_stop_tolerance"),
+        metric_directions=config["analysis"].get("metric_directions", {}),
         # the records' folder (power timelines are looked up there at run time, on the same
         # file system as the training jobs); a function, as it is a folder, not a file prefix
         runs_dir=lambda wildcards: RUNS_DIR,

@@ -370,14 +370,14 @@ def epoch_predictions(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- figure
-def epoch_curves_figure(epochs: pd.DataFrame, runs: pd.DataFrame, out) -> list[Path]:
+def epoch_curves_figure(epochs: pd.DataFrame, runs: pd.DataFrame, out, metric_directions=None) -> list[Path]:
     """Cumulative training energy (x) against the task metric (y) epoch by epoch, one line per
     configuration (mean over ok runs), one panel per subject x mode (pair: per partner); legends
     in configuration order (configuration_key: the original first, then by hyperparameter and value,
     as in the early-stop table)."""
     from . import plots  # matplotlib only when drawing
 
-    fig = draw_epoch_curves(epochs, runs)
+    fig = draw_epoch_curves(epochs, runs, metric_directions)
     if fig is None:
         return plots._no_data(out, EPOCH_CURVES_TITLE, "no per-epoch data: runs without phase marks")
     return plots._save(fig, out)
@@ -386,8 +386,10 @@ def epoch_curves_figure(epochs: pd.DataFrame, runs: pd.DataFrame, out) -> list[P
 EPOCH_CURVES_TITLE = "Epoch curves: cumulative training energy vs task metric"
 
 
-def draw_epoch_curves(epochs: pd.DataFrame, runs: pd.DataFrame):
-    """The figure of epoch_curves_figure (not saved), or None when there is no per-epoch data."""
+def draw_epoch_curves(epochs: pd.DataFrame, runs: pd.DataFrame, metric_directions=None):
+    """The figure of epoch_curves_figure (not saved), or None when there is no per-epoch data.
+    The axis names the direction early_stop uses (epoch_metric_direction; ``metric_directions``
+    serves a per-epoch metric other than the task metric)."""
     from . import plots  # matplotlib only when drawing
 
     c = curves(epochs) if epochs is not None else pd.DataFrame()
@@ -415,7 +417,8 @@ def draw_epoch_curves(epochs: pd.DataFrame, runs: pd.DataFrame):
         task = ok["metric_name"].dropna() if "metric_name" in ok else pd.Series(dtype=object)
         direction, _ = epoch_metric_direction(name.iloc[0] if not name.empty else None,
                                               task.iloc[0] if not task.empty else None,
-                                              direction_of(ok, f"subject {subject!r}"))
+                                              direction_of(ok, f"subject {subject!r}"),
+                                              metric_directions)
         better = better_word(direction)
         ax.set_ylabel((name.iloc[0] if not name.empty else "metric") + (f" ({better})" if better else ""),
                       fontsize=8)

@@ -531,10 +531,12 @@ RUNS_ONLY = ("hp_vs_energy", "power_timeline", "epoch_curves")
 
 def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
                 stems: Mapping[str, str | Path], runs_dir=None, window: str = "whole",
-                epochs: pd.DataFrame | None = None, workers: int = 1) -> dict[str, list[Path]]:
+                epochs: pd.DataFrame | None = None, workers: int = 1,
+                metric_directions: Mapping[str, str] | None = None) -> dict[str, list[Path]]:
     """Draw the figures named in ``stems`` (keys from PLOT_NAMES) to those path stems.
     ``runs_dir``: the folder of the run records, where power timelines are looked for; ``window``:
-    the energy window of the statistics (greenhp.analysis.epochs); ``epochs``: results/epochs.tsv.
+    the energy window of the statistics (greenhp.analysis.epochs); ``epochs``: results/epochs.tsv;
+    ``metric_directions``: ``analysis.metric_directions`` (a per-epoch metric other than the task's).
     ``workers`` > 1: the figures of the runs alone (RUNS_ONLY, hp_vs_energy the costliest of all)
     are drawn in a second process beside the others (greenhp.parallel)."""
     from greenhp.parallel import run_parts
@@ -545,7 +547,8 @@ def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
     draw = {
         "correlation_heatmap": lambda o: correlation_heatmap(tables.get("correlations", empty), runs, o),
         "hp_vs_energy": lambda o: hp_vs_energy(runs, o, energy_metric=window_metric("total_energy_j", window)),
-        "epoch_curves": lambda o: epoch_curves_figure(epochs if epochs is not None else empty, runs, o),
+        "epoch_curves": lambda o: epoch_curves_figure(epochs if epochs is not None else empty, runs, o,
+                                                      metric_directions),
         "tradeoff": lambda o: tradeoff(runs, tables.get("pareto", empty), o),
         "sensitivity": lambda o: sensitivity(tables.get("sensitivity", empty), runs, o),
         "power_timeline": lambda o: timeline_figure(runs, runs_dir, o),
