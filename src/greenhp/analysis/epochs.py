@@ -270,24 +270,23 @@ def early_stop(epochs: pd.DataFrame, runs: pd.DataFrame, tolerance: float = DEFA
         short = reached < last
         final_m = metric[last] if last in metric.columns else pd.Series(np.nan, index=run_ids)
         final_e = energy[last] if last in energy.columns else pd.Series(np.nan, index=run_ids)
-        if why:
-            notes.append(why)
-        elif short.any():
-            notes.append(f"{int(short.sum())} of {len(run_ids)} run(s) marked only up to epoch "
-                         f"{int(reached.min())} of {last}")
-        elif not np.isfinite(final_m.to_numpy(float)).all():
+        reason = why  # a reason not to answer: a row that says so instead of a what-if
+        if not reason and short.any():
+            reason = (f"{int(short.sum())} of {len(run_ids)} run(s) marked only up to epoch "
+                      f"{int(reached.min())} of {last}")
+        elif not reason and not np.isfinite(final_m.to_numpy(float)).all():
             bad = int((~np.isfinite(final_m.to_numpy(float))).sum())
-            notes.append(f"the {metric_name} after the last epoch ({last}) is missing or not finite "
-                         f"(inf/NaN) in {bad} of {len(run_ids)} run(s)")
-        elif not np.isfinite(final_e.to_numpy(float)).all():
-            notes.append(f"no energy at the last epoch ({last}) in some runs")
-        if len(notes) > (1 if n_dropped else 0):  # a reason not to answer: a row that says so
-            row["note"] = "; ".join(notes) + ": no what-if"
+            reason = (f"the {metric_name} after the last epoch ({last}) is missing or not finite "
+                      f"(inf/NaN) in {bad} of {len(run_ids)} run(s)")
+        elif not reason and not np.isfinite(final_e.to_numpy(float)).all():
+            reason = f"no energy at the last epoch ({last}) in some runs"
+        if reason:
+            row["note"] = "; ".join(notes + [reason]) + ": no what-if"
             rows.append(row)
             continue
         # epochs every run marked, with a finite metric and energy in each: the candidates
         both = np.isfinite(metric.to_numpy(float)) & np.isfinite(energy.to_numpy(float))
-        cols = [c for c, ok in zip(metric.columns, both.all(axis=0)) if ok]
+        cols = [c for c, ok in zip(metric.columns, both.all(axis=0)) if ok and c <= last]
         m_mean, e_mean = metric[cols].mean(), energy[cols].mean()
         sign = direction_sign(direction)
         final, final_energy = m_mean[last], e_mean[last]
