@@ -555,7 +555,7 @@ def _mwu_split_p(n_low: int, ranks: tuple) -> float:
 def mwu_min_p(a: np.ndarray, b: np.ndarray) -> float:
     """The smallest two-sided p Mann-Whitney U can give for samples the sizes of ``a`` and ``b``
     with their pooled ties, by the method scipy's ``mannwhitneyu`` uses for them (as _two_sample
-    calls it: exact when both sizes are at most 8 or one is and there are no ties, else the normal
+    calls it: exact when there are no ties and one size is at most 8, else the normal
     approximation with tie and continuity corrections): the p of the most extreme assignment of
     the pooled values, the ``len(b)`` lowest or highest to one side. Without ties and by the exact
     method that is 2 / C(n_a + n_b, n_a): 0.1 for 3 and 3 runs, 0.029 for 4 and 4. NaN for an
@@ -582,9 +582,10 @@ def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: fl
     ``test`` picks the p-value of the verdict: "welch" (default), "student" (the reference study's
     test) or "mwu"). ``tests_disagree``: the t-test and Mann-Whitney U fall on different sides of
     ``alpha``; empty where the rank test cannot reach ``alpha`` with these samples
-    (``mwu_min_p``, see mwu_min_p) and so cannot disagree in any informative way. ``outcome`` turns the verdict into better/same/worse: lower is better for energies and
-    duration; for the task metric it follows ``metric_direction``. Fewer than 2 ok runs on a side:
-    verdict NaN with a note. Rows are sorted by subject, mode, partner, natural mutant id, metric.
+    (``mwu_min_p``, see mwu_min_p) and so cannot disagree in any informative way. ``outcome``
+    turns the verdict into better/same/worse: lower is better for energies and duration; for the
+    task metric it follows ``metric_direction``. Fewer than 2 ok runs on a side: verdict NaN with a
+    note. Rows are sorted by subject, mode, partner, natural mutant id, metric.
     """
     if test not in TESTS:
         raise ValueError(f"test must be one of {', '.join(TESTS)}, not {test!r}")
@@ -680,7 +681,8 @@ def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: fl
                         m_mat, n_boot, seed, (subject, mode, partner, "mutant", mutant_id))))
                 lo, hi = _rel_change_ci(o_means[metric], m_means[metric], n_boot, ci)
                 lower_better = lower_better_task if metric == TASK_METRIC else True
-                row.update(t_statistic=t_stat, t_p=t_p, mwu_statistic=u_stat, mwu_p=u_p, mwu_min_p=u_min,
+                row.update(t_statistic=t_stat, t_p=t_p, mwu_statistic=u_stat, mwu_p=u_p,
+                           mwu_min_p=u_min,
                            p_value=p, cliffs_delta=d, magnitude=cliffs_magnitude(d), verdict=v,
                            outcome=outcome(v, lower_better) if direction in ("maximize", "minimize")
                            or metric != TASK_METRIC else np.nan,
