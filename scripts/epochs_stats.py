@@ -2,7 +2,7 @@
 from greenhp.analysis import EPOCH_TABLE_NAMES, analyse_epochs, write_tables
 from greenhp.scriptlog import log_to
 
-log_to(snakemake.log[0], "epochs_stats")  # noqa: F821 - messages and a failure's traceback go to the rule's log
+log_to(snakemake.log[0], "epochs_stats")  # noqa: F821 - a failure's traceback goes there too
 sm = snakemake  # noqa: F821
 tables = analyse_epochs(sm.input.epochs, sm.input.runs, tolerance=sm.params.tolerance,
                         metric_directions=getattr(sm.params, "metric_directions", None) or None)

@@ -6,7 +6,7 @@ from greenhp.analysis.summary import rst_to_html, write_summary
 from greenhp.analysis.tables import load_checked
 from greenhp.scriptlog import log_to
 
-log_to(snakemake.log[0], "plots")  # noqa: F821 - messages and a failure's traceback go to the rule's log
+log_to(snakemake.log[0], "plots")  # noqa: F821 - a failure's traceback goes there too
 sm = snakemake  # noqa: F821
 runs = load_checked(sm.input.runs_checked)  # the table the statistics job loaded and checked
 tables = read_tables({n: sm.input[n] for n in TABLE_NAMES if n in sm.input.keys()})
