@@ -1,14 +1,12 @@
 """Snakemake script: the study's figures (PNG + SVG beside it) and the summary page (rst + html)."""
-import logging
-
 from greenhp.analysis import TABLE_NAMES, read_tables
 from greenhp.analysis.epochs import DEFAULT_WINDOW, load_epochs, summary_lines
 from greenhp.analysis.plots import EPOCH_PLOT_NAMES, PLOT_NAMES, write_named
 from greenhp.analysis.summary import footprint_lines, rst_to_html, write_summary
 from greenhp.analysis.tables import load_checked
+from greenhp.scriptlog import log_to
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
-logging.captureWarnings(True)
+log_to(snakemake.log[0], "plots")  # noqa: F821 - a failure's traceback goes there too
 sm = snakemake  # noqa: F821
 runs = load_checked(sm.input.runs_checked)  # the table the statistics job loaded and checked
 tables = read_tables({n: sm.input[n] for n in TABLE_NAMES if n in sm.input.keys()})
@@ -20,7 +18,7 @@ if "early_stop" in sm.input.keys():
     early = summary_lines(ep["early_stop"], ep["epoch_predictions"], sm.params.tolerance)
 write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES + EPOCH_PLOT_NAMES if n in sm.output.keys()},
             runs_dir=getattr(sm.params, "runs_dir", None) or None, window=window, epochs=epochs,
-            workers=sm.threads,
+            workers=sm.threads, metric_directions=getattr(sm.params, "metric_directions", None) or None,
             timelines=list(sm.input.timelines) if "timelines" in sm.input.keys() else [])
 records = list(sm.input.records) if "records" in sm.input.keys() else []  # none in a re-analysis
 estimate = sm.input.estimate[0] if "estimate" in sm.input.keys() and len(sm.input.estimate) else None

@@ -7,9 +7,9 @@ import sys
 from greenhp.analysis import TABLE_NAMES, analyse, load_runs, write_tables
 from greenhp.analysis.epochs import DEFAULT_WINDOW, WindowError
 from greenhp.analysis.tables import save_checked
+from greenhp.scriptlog import log_to
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)  # noqa: F821
-logging.captureWarnings(True)
+log_to(snakemake.log[0], "stats")  # noqa: F821 - a failure's traceback goes there too
 p = snakemake.params  # noqa: F821
 runs = load_runs(snakemake.input.runs, getattr(p, "metric_directions", None) or None)  # noqa: F821
 save_checked(runs, snakemake.output.runs_checked)  # noqa: F821 - for the figures job (temp)

@@ -50,7 +50,9 @@ def schema_message(error: Any) -> str:
         return f"{field_path(path)}: is empty; allowed: {allowed(error.schema)}"
     value = error.instance
     shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-    return f"{field_path(path)}: {shown} is not allowed; allowed: {allowed(error.schema)}{number_hint(value, error.schema)}"
+    hint = error.schema.get("$comment") if isinstance(error.schema, dict) else None  # a key's own hint
+    return (f"{field_path(path)}: {shown} is not allowed; allowed: {allowed(error.schema)}"
+            f"{number_hint(value, error.schema)}" + (f" ({hint})" if hint else ""))
 
 
 def number_hint(value: Any, schema: Any) -> str:

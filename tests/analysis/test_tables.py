@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from greenhp.analysis.tables import (
-    COLUMN_DOCS, REQUIRED_COLUMNS, estimate_note, known_direction, load_runs, metric_sign,
-    natural_key, validate_runs,
+    COLUMN_DOCS, REQUIRED_COLUMNS, estimate_note, known_direction, load_runs, natural_key,
+    resolve_direction, validate_runs,
 )
 from greenhp.record import RUN_COLUMNS
 
@@ -62,11 +62,10 @@ def test_every_column_is_documented():
     assert set(REQUIRED_COLUMNS) == {"run_id", "subject", "mutant_id", "hyperparameter", "status"}
 
 
-def test_metric_sign_and_estimate_note(runs_factory):
-    assert metric_sign("accuracy") == 1 and metric_sign("loss") == -1
-    assert known_direction("test_mse") is None
-    with pytest.raises(ValueError, match="no known direction"):
-        metric_sign("test_mse")
+def test_known_direction_and_estimate_note(runs_factory):
+    assert known_direction("accuracy") == "maximize" and known_direction("loss") == "minimize"
+    assert known_direction("test_mse") is None and resolve_direction("test_mse") is None
+    assert resolve_direction("loss", declared="maximize") == "maximize"  # declared wins over the list
     df = validate_runs(runs_factory(estimated=True))
     assert estimate_note(df) == "(estimated: estimate_cpu_time)"
     assert estimate_note(validate_runs(runs_factory())) == ""

@@ -106,7 +106,9 @@ if EPOCHS_TABLE:
         log:
             f"{LOG_DIR}/epochs_stats.log",
         params:
-            tolerance=config["analysis"].get("early_stop_tolerance", 0.01),
+            # a fraction of each metric curve's span (the schema fills in the default)
+            tolerance=config["analysis"].get("early_stop_tolerance"),
+            metric_directions=config["analysis"].get("metric_directions", {}),
         conda:
             "../../envs/analysis.yaml"
         script:
@@ -148,7 +150,8 @@ rule plots:
     params:
         alpha=config["analysis"]["alpha"],
         window=config["analysis"].get("window", DEFAULT_WINDOW),
-        tolerance=config["analysis"].get("early_stop_tolerance", 0.01),
+        tolerance=config["analysis"].get("early_stop_tolerance"),
+        metric_directions=config["analysis"].get("metric_directions", {}),
         # the summary's footprint section: CO2e and cost at the current settings (a change reruns it)
         carbon=config["carbon"],
         # the records' folder (the paths of the power timelines, among input.timelines, follow from

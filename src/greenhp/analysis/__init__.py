@@ -119,13 +119,18 @@ EPOCH_TABLE_NAMES = ("early_stop", "epoch_predictions")
 
 
 def analyse_epochs(epochs: pd.DataFrame | str | Path, runs: pd.DataFrame | str | Path,
-                   tolerance: float = 0.01) -> dict[str, pd.DataFrame]:
-    """The early-stop what-if and the epochs-mutant predictions from ``results/epochs.tsv``."""
-    from .epochs import early_stop, epoch_predictions, load_epochs, prepare_epochs
+                   tolerance: float | None = None,
+                   metric_directions: Mapping[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """The early-stop what-if and the epochs-mutant predictions from ``results/epochs.tsv``.
+    ``tolerance``: ``analysis.early_stop_tolerance`` (a fraction of each metric curve's span;
+    None: the default); ``metric_directions``: ``analysis.metric_directions``, as for analyse."""
+    from .epochs import DEFAULT_TOLERANCE, early_stop, epoch_predictions, load_epochs, prepare_epochs
 
+    tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     epochs = load_epochs(epochs) if isinstance(epochs, (str, Path)) else prepare_epochs(epochs)
-    runs = load_runs(runs) if isinstance(runs, (str, Path)) else validate_runs(runs)
-    return {"early_stop": early_stop(epochs, runs, tolerance),
+    runs = (load_runs(runs, metric_directions) if isinstance(runs, (str, Path))
+            else validate_runs(runs, metric_directions))
+    return {"early_stop": early_stop(epochs, runs, tolerance, metric_directions),
             "epoch_predictions": epoch_predictions(epochs, runs)}
 
 

@@ -9,8 +9,10 @@
   ``training_strict`` stops the statistics with one line instead (:class:`WindowError`).
   :func:`window_metrics` maps the analysed columns; both windows stay in ``runs.tsv``.
 * **Early stop what-if** (:func:`early_stop`): for each configuration (mean over its ok runs), the
-  first epoch whose task metric is within ``tolerance`` (absolute, in the metric's units, oriented
-  by the metric's direction) of the final one, and the energy that stopping there would have saved.
+  first epoch whose metric is within ``tolerance`` of the final one, oriented by the metric's
+  declared direction; ``tolerance`` is a fraction of the span of the configuration's mean metric
+  curve (best minus worst epoch), so one default fits an accuracy and a perplexity alike. Then the
+  energy that stopping there would have saved.
 * **Predictions** (:func:`epoch_predictions`): where a subject declares that its learning-rate
   schedule does not depend on the number of epochs (``schedule_depends_on_epochs: false``), the
   first ``E`` epochs of a longer run are an ``E``-epoch run; each configuration with a longer
@@ -25,7 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .tables import OK, ORIGINAL, better_word, empty_table, estimate_note, metric_sign, partner_key
+from .tables import (
+    OK, ORIGINAL, better_word, direction_of, direction_sign, empty_table, estimate_note, natural_key,
+    partner_key, resolve_direction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +48,14 @@ EPOCH_NUMERIC = ("repetition", "epoch", "epochs", "t_s", "gpu_energy_j", "cpu_en
                  "total_energy_j", "metric_value", "loss")
 EARLY_STOP_COLUMNS = [
     "subject", "mode", "partner", "mutant_id", "hyperparameter", "value", "n_runs", "epochs",
-    "metric_name", "tolerance", "final_metric", "stop_epoch", "metric_at_stop", "metric_change",
-    "train_energy_j", "energy_at_stop_j", "saving_j", "saving_pct_training", "run_energy_j",
-    "saving_pct_run", "estimated", "energy_methods",
+    "metric_name", "metric_direction", "tolerance", "tolerance_abs", "final_metric", "stop_epoch",
+    "metric_at_stop", "metric_change", "train_energy_j", "energy_at_stop_j", "saving_j",
+    "saving_pct_training", "run_energy_j", "saving_pct_run", "estimated", "energy_methods", "note",
 ]
+#: Default of ``analysis.early_stop_tolerance``: a configuration may stop at the first epoch whose
+#: mean metric is within 5 % of its curve's span (best minus worst epoch) of the final value, i.e.
+#: once 95 % of what its training moved the metric is reached (docs/analysis.md says why).
+DEFAULT_TOLERANCE = 0.05
 PREDICTION_COLUMNS = [
     "subject", "mode", "partner", "mutant_id", "hyperparameter", "epochs", "predicted_from",
     "n_prefix_runs", "n_runs", "predicted_energy_j", "measured_energy_j", "energy_error_pct",
@@ -265,11 +274,29 @@ def prepare_epochs(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _main_ok(epochs: pd.DataFrame) -> pd.DataFrame:
+def _main_marks(epochs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The main process's epoch rows of ok runs that can be trusted, and per run how many were not.
+
+    Kept, per run in the order the marks arrived: an epoch that is a whole number from 1 to the
+    run's ``epochs`` (when given) and above every epoch marked before it. A mark repeated, out of
+    order or outside the run is ignored (counted in the second value, by ``run_id``), so each run
+    has at most one row per epoch and its cumulative energies grow with the epoch."""
     if epochs.empty:
-        return epochs
+        return epochs, pd.Series(dtype=int)
     e = epochs[(epochs["process"] == "main") & (epochs["status"] == OK)]
-    return e.assign(_partner=partner_key(e["partner"]))
+    ep = pd.to_numeric(e["epoch"], errors="coerce").astype(float)
+    total = pd.to_numeric(e["epochs"], errors="coerce") if "epochs" in e else pd.Series(np.nan, index=e.index)
+    valid = np.isfinite(ep) & (ep == ep.round()) & (ep >= 1) & ~(total.notna() & (ep > total))
+    seen = ep.where(valid, -np.inf).groupby(e["run_id"], sort=False).cummax()
+    before = seen.groupby(e["run_id"], sort=False).shift(fill_value=-np.inf)
+    keep = valid & (ep > before)
+    dropped = (~keep).groupby(e["run_id"], sort=False).sum()
+    e = e[keep]
+    return e.assign(_partner=partner_key(e["partner"])), dropped[dropped > 0].astype(int)
+
+
+def _main_ok(epochs: pd.DataFrame) -> pd.DataFrame:
+    return _main_marks(epochs)[0]
 
 
 def curves(epochs: pd.DataFrame) -> pd.DataFrame:
@@ -294,52 +321,162 @@ def _run_info(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- early stop
-def early_stop(epochs: pd.DataFrame, runs: pd.DataFrame, tolerance: float = 0.01) -> pd.DataFrame:
+def check_tolerance(tolerance) -> float:
+    """``analysis.early_stop_tolerance`` as a float: a fraction in [0, 1); ValueError otherwise."""
+    try:
+        t = float(tolerance)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if isinstance(tolerance, bool) or not (0.0 <= t < 1.0):
+        raise ValueError(f"analysis.early_stop_tolerance: {tolerance!r} is not allowed; allowed: a "
+                         f"fraction >= 0 and < 1 of the span of each configuration's metric curve "
+                         f"(default {DEFAULT_TOLERANCE:g}; it is no longer an absolute metric value)")
+    return t
+
+
+def configuration_key(mutant_id, hyperparameter, value) -> tuple:
+    """Order of configurations within a subject in the early-stop table and the figures' legends
+    and labels: the original first, then by hyperparameter and value (numbers by value), then by
+    mutant id in natural order."""
+    orig = hyperparameter == ORIGINAL
+    try:
+        v = float(value)
+        vkey = (0, v, ()) if np.isfinite(v) else (1, 0.0, ())
+    except (TypeError, ValueError):
+        vkey = (1, 0.0, natural_key(value))
+    return (not orig, "" if orig or not isinstance(hyperparameter, str) else hyperparameter, vkey,
+            natural_key(mutant_id))
+
+
+def epoch_metric_direction(epoch_metric, task_metric, task_direction,
+                           settings=None) -> tuple[str | None, str]:
+    """The direction of the per-epoch metric ``epoch_metric`` and, when there is none, why.
+
+    The epoch rows carry the task metric (``<name>`` or ``test_<name>``, as
+    ``subjects.base.pick_epoch_metric`` picks it): then the task metric's declared direction
+    (``task_direction``, from the runs table). Another metric (a subject reporting only others)
+    gets its own: ``analysis.metric_directions`` or the known names (greenhp.directions)."""
+    if not isinstance(epoch_metric, str):
+        return None, ("the runs report no per-epoch metric (pass the task metric to ctx.epoch_done "
+                      "as <metric_name>= or test_<metric_name>=)")
+    if isinstance(task_metric, str) and epoch_metric in (task_metric, f"test_{task_metric}"):
+        if task_direction is None:
+            return None, f"the runs table declares no direction for {task_metric!r}"
+        return task_direction, ""
+    d = resolve_direction(epoch_metric, None, settings)
+    if d is None:
+        return None, (f"the per-epoch metric {epoch_metric!r} is not the task metric "
+                      f"{task_metric!r} and its direction is not declared: set "
+                      f"analysis.metric_directions: {{{epoch_metric}: maximize}} (or minimize)")
+    return d, ""
+
+
+def early_stop(epochs: pd.DataFrame, runs: pd.DataFrame, tolerance: float = DEFAULT_TOLERANCE,
+               metric_directions=None) -> pd.DataFrame:
     """One row per configuration with epoch marks: the first epoch whose mean metric is within
-    ``tolerance`` of the final mean metric (``final - tolerance`` or better), and the training
-    energy saved by stopping there (J, % of the training energy, % of the whole run's energy)."""
-    if tolerance < 0:
-        raise ValueError(f"analysis.early_stop_tolerance: {tolerance!r} must be >= 0")
-    c = curves(epochs)
-    if c.empty:
+    ``tolerance`` x the span of the configuration's mean metric curve (best minus worst epoch;
+    ``tolerance_abs`` in the metric's units) of the final mean metric, by the metric's declared
+    direction, and the training energy saved by stopping there (J, % of the training energy, % of
+    the whole run's energy).
+
+    ``runs`` is a checked runs table (load_runs / validate_runs): its ``metric_direction`` is the
+    direction (greenhp.directions); ``metric_directions`` (``analysis.metric_directions``) serves
+    only a per-epoch metric other than the task metric. Marks out of order, repeated or outside
+    the run are ignored (see _main_marks; the note counts them). No what-if, only a row with a
+    ``note``, where the direction is unknown, a run's marks stop before its last epoch, the metric
+    or energy after the last epoch is missing or not finite, or the energy falls between epochs:
+    the stop epoch is always within 1..epochs and the saving never negative."""
+    tolerance = check_tolerance(tolerance)
+    e, dropped = _main_marks(epochs)
+    if e.empty:
         return empty_table(EARLY_STOP_COLUMNS)
     info = _run_info(runs)
+    keys = ["subject", "mode", "_partner", "mutant_id"]
     rows = []
-    for (subject, mode, partner, mutant_id), g in c.groupby(["subject", "mode", "_partner", "mutant_id"], sort=True):
-        g = g[g["n"] == g["n"].max()].sort_values("epoch")  # epochs every run of it reached
-        g = g.dropna(subset=["metric_value", "total_energy_j"])
-        if g.empty:
-            continue
+    e = e.assign(epoch=e["epoch"].astype(int))  # whole numbers (_main_marks)
+    for (subject, mode, partner, mutant_id), g in e.groupby(keys, sort=True):
         r = info[(info["subject"] == subject) & (info["mode"] == mode) & (info["_partner"] == partner)
                  & (info["mutant_id"] == mutant_id)]
-        names = r["metric_name"].dropna()
-        metric_name = names.iloc[0] if not names.empty else g["metric_name"].iloc[0]
-        sign = metric_sign(metric_name)
-        final = g.iloc[-1]
-        within = g[sign * (g["metric_value"] - final["metric_value"]) >= -tolerance - 1e-12]
-        stop = within.iloc[0]
-        run_e = r["total_energy_j"].mean() if "total_energy_j" in r and not r.empty else np.nan
-        saving = final["total_energy_j"] - stop["total_energy_j"]
+        task_names = r["metric_name"].dropna()
+        epoch_names = g["metric_name"].dropna()
+        metric_name = epoch_names.iloc[0] if not epoch_names.empty else (
+            task_names.iloc[0] if not task_names.empty else np.nan)
+        direction, why = epoch_metric_direction(
+            epoch_names.iloc[0] if not epoch_names.empty else None,
+            task_names.iloc[0] if not task_names.empty else None,
+            direction_of(r, f"the runs of {mutant_id!r}"), metric_directions)
+        run_ids = list(dict.fromkeys(g["run_id"]))
+        declared = pd.to_numeric(g["epochs"], errors="coerce").max() if "epochs" in g else np.nan
+        if not np.isfinite(declared) and "hp_epochs" in r:
+            declared = pd.to_numeric(r["hp_epochs"], errors="coerce").max()
+        last = int(declared) if np.isfinite(declared) else int(g["epoch"].max())
         methods = sorted({m for col in ("gpu_method", "cpu_method", "dram_method") if col in r
                           for m in r[col].dropna().astype(str) if m.startswith("estimate")})
-        rows.append(dict(
+        run_e = r["total_energy_j"].mean() if "total_energy_j" in r and not r.empty else np.nan
+        row = dict(
             subject=subject, mode=mode, partner=partner or np.nan, mutant_id=mutant_id,
             hyperparameter=r["hyperparameter"].iloc[0] if not r.empty else np.nan,
-            value=r["value"].iloc[0] if not r.empty else np.nan, n_runs=int(g["n"].max()),
-            epochs=int(final["epoch"]), metric_name=metric_name, tolerance=tolerance,
-            final_metric=final["metric_value"], stop_epoch=int(stop["epoch"]),
-            metric_at_stop=stop["metric_value"], metric_change=stop["metric_value"] - final["metric_value"],
-            train_energy_j=final["total_energy_j"], energy_at_stop_j=stop["total_energy_j"],
-            saving_j=saving,
-            saving_pct_training=100.0 * saving / final["total_energy_j"] if final["total_energy_j"] else np.nan,
-            run_energy_j=run_e,
-            saving_pct_run=100.0 * saving / run_e if np.isfinite(run_e) and run_e else np.nan,
+            value=r["value"].iloc[0] if not r.empty else np.nan, n_runs=len(run_ids), epochs=last,
+            metric_name=metric_name, metric_direction=direction if direction else np.nan,
+            tolerance=tolerance, run_energy_j=run_e,
             estimated=bool(methods) or bool(g["energy_estimated"].fillna(False).astype(bool).any()),
-            energy_methods=", ".join(methods) if methods else np.nan,
-        ))
+            energy_methods=", ".join(methods) if methods else np.nan)
+        notes = []
+        n_dropped = int(dropped.reindex(run_ids).fillna(0).sum())
+        if n_dropped:
+            notes.append(f"{n_dropped} epoch mark(s) repeated, out of order or outside epochs 1..{last} "
+                         "ignored")
+        metric = g.pivot(index="run_id", columns="epoch", values="metric_value").reindex(run_ids)
+        energy = g.pivot(index="run_id", columns="epoch", values="total_energy_j").reindex(run_ids)
+        reached = g.groupby("run_id")["epoch"].max().reindex(run_ids)
+        short = reached < last
+        final_m = metric[last] if last in metric.columns else pd.Series(np.nan, index=run_ids)
+        final_e = energy[last] if last in energy.columns else pd.Series(np.nan, index=run_ids)
+        reason = why  # a reason not to answer: a row that says so instead of a what-if
+        if not reason and short.any():
+            reason = (f"{int(short.sum())} of {len(run_ids)} run(s) marked only up to epoch "
+                      f"{int(reached.min())} of {last}")
+        elif not reason and not np.isfinite(final_m.to_numpy(float)).all():
+            bad = int((~np.isfinite(final_m.to_numpy(float))).sum())
+            reason = (f"the {metric_name} after the last epoch ({last}) is missing or not finite "
+                      f"(inf/NaN) in {bad} of {len(run_ids)} run(s)")
+        elif not reason and not np.isfinite(final_e.to_numpy(float)).all():
+            reason = f"no energy at the last epoch ({last}) in some runs"
+        if reason:
+            row["note"] = "; ".join(notes + [reason]) + ": no what-if"
+            rows.append(row)
+            continue
+        # epochs every run marked, with a finite metric and energy in each: the candidates
+        both = np.isfinite(metric.to_numpy(float)) & np.isfinite(energy.to_numpy(float))
+        cols = [c for c, ok in zip(metric.columns, both.all(axis=0)) if ok and c <= last]
+        m_mean, e_mean = metric[cols].mean(), energy[cols].mean()
+        sign = direction_sign(direction)
+        final, final_energy = m_mean[last], e_mean[last]
+        tol_abs = tolerance * float(m_mean.max() - m_mean.min())
+        within = [c for c in cols if sign * (m_mean[c] - final) >= -tol_abs - 1e-12]
+        stop = within[0]
+        saving = final_energy - e_mean[stop]
+        row.update(tolerance_abs=tol_abs, final_metric=final, train_energy_j=final_energy)
+        if saving < 0:
+            notes.append(f"the cumulative energy falls between epoch {stop} and {last}: no what-if")
+            row["note"] = "; ".join(notes)
+            rows.append(row)
+            continue
+        row.update(
+            stop_epoch=int(stop), metric_at_stop=m_mean[stop], metric_change=m_mean[stop] - final,
+            energy_at_stop_j=e_mean[stop], saving_j=saving,
+            saving_pct_training=100.0 * saving / final_energy if final_energy else np.nan,
+            saving_pct_run=100.0 * saving / run_e if np.isfinite(run_e) and run_e else np.nan,
+            note="; ".join(notes) if notes else np.nan)
+        rows.append(row)
     if not rows:
         return empty_table(EARLY_STOP_COLUMNS)
-    return pd.DataFrame(rows).reindex(columns=EARLY_STOP_COLUMNS)
+    out = pd.DataFrame(rows).reindex(columns=EARLY_STOP_COLUMNS)
+    order = sorted(range(len(out)), key=lambda i: (
+        str(out["subject"].iat[i]), str(out["mode"].iat[i]),
+        out["partner"].iat[i] if isinstance(out["partner"].iat[i], str) else "",
+        configuration_key(out["mutant_id"].iat[i], out["hyperparameter"].iat[i], out["value"].iat[i])))
+    return out.iloc[order].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- predictions
@@ -394,20 +531,42 @@ def epoch_predictions(epochs: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- figure
-def epoch_curves_figure(epochs: pd.DataFrame, runs: pd.DataFrame, out) -> list[Path]:
+def epoch_curves_figure(epochs: pd.DataFrame, runs: pd.DataFrame, out, metric_directions=None) -> list[Path]:
     """Cumulative training energy (x) against the task metric (y) epoch by epoch, one line per
-    configuration (mean over ok runs), one panel per subject x mode (pair: per partner)."""
+    configuration (mean over ok runs), one panel per subject x mode (pair: per partner); legends
+    in configuration order (configuration_key: the original first, then by hyperparameter and value,
+    as in the early-stop table)."""
     from . import plots  # matplotlib only when drawing
 
-    title = "Epoch curves: cumulative training energy vs task metric"
+    fig = draw_epoch_curves(epochs, runs, metric_directions)
+    if fig is None:
+        return plots._no_data(out, EPOCH_CURVES_TITLE, "no per-epoch data: runs without phase marks")
+    return plots._save(fig, out)
+
+
+EPOCH_CURVES_TITLE = "Epoch curves: cumulative training energy vs task metric"
+
+
+def draw_epoch_curves(epochs: pd.DataFrame, runs: pd.DataFrame, metric_directions=None):
+    """The figure of epoch_curves_figure (not saved), or None when there is no per-epoch data.
+    The axis names the direction early_stop uses (epoch_metric_direction; ``metric_directions``
+    serves a per-epoch metric other than the task metric)."""
+    from . import plots  # matplotlib only when drawing
+
     c = curves(epochs) if epochs is not None else pd.DataFrame()
     if c.empty:
-        return plots._no_data(out, title, "no per-epoch data: runs without phase marks")
+        return None
+    info = (runs[runs["status"] == OK].drop_duplicates("mutant_id").set_index("mutant_id")
+            if not runs.empty else pd.DataFrame())
     panels = list(c.groupby(["subject", "mode", "_partner"], sort=True))
     fig, axes = plots._grid(len(panels), 4.6, 3.6)
     for ax, ((subject, mode, partner), g) in zip(axes, panels):
-        for mutant_id, gm in g.groupby("mutant_id", sort=True):
-            gm = gm.sort_values("epoch")
+        ids = list(g["mutant_id"].unique())
+        ids.sort(key=lambda m: configuration_key(
+            m, info["hyperparameter"].get(m) if "hyperparameter" in info else None,
+            info["value"].get(m) if "value" in info else None))
+        for mutant_id in ids:
+            gm = g[g["mutant_id"] == mutant_id].sort_values("epoch")
             label = mutant_id.split("__", 1)[-1]
             style = dict(lw=2.2, c="k") if label == "original" else dict(lw=1)
             ax.plot(gm["total_energy_j"], gm["metric_value"], marker="o", ms=2.5, label=label, **style)
@@ -416,49 +575,72 @@ def epoch_curves_figure(epochs: pd.DataFrame, runs: pd.DataFrame, out) -> list[P
         ax.set_xlabel(f"cumulative training energy (J) {note}".strip(), fontsize=8)
         name = g["metric_name"].dropna()
         ok = rows[rows["status"] == OK] if not rows.empty else rows
-        dirs = ok["metric_direction"].dropna() if "metric_direction" in ok else pd.Series(dtype=object)
-        better = better_word(dirs.iloc[0]) if not dirs.empty else ""
+        task = ok["metric_name"].dropna() if "metric_name" in ok else pd.Series(dtype=object)
+        direction, _ = epoch_metric_direction(name.iloc[0] if not name.empty else None,
+                                              task.iloc[0] if not task.empty else None,
+                                              direction_of(ok, f"subject {subject!r}"),
+                                              metric_directions)
+        better = better_word(direction)
         ax.set_ylabel((name.iloc[0] if not name.empty else "metric") + (f" ({better})" if better else ""),
                       fontsize=8)
         ax.set_title(f"{subject} ({mode}{', with ' + partner if partner else ''})", fontsize=9)
         ax.legend(fontsize=6)
-    fig.suptitle(title, fontsize=10)
-    return plots._save(fig, out)
+    fig.suptitle(EPOCH_CURVES_TITLE, fontsize=10)
+    return fig
 
 
 # ---------------------------------------------------------------- summary
+def _true(v) -> bool:
+    return v is True or str(v).strip().lower() == "true"
+
+
 def summary_lines(early: pd.DataFrame, predictions: pd.DataFrame, tolerance: float) -> list[str]:
     """The summary page's "Early stopping (what-if)" section; every data string escaped (rst_escape)."""
     from .summary import rst_escape as _e
 
     out = []
+    tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     if early is None or early.empty:
         return ["No per-epoch energy in this study (the runs sent no phase marks), so no what-if.", ""]
     e = early[early["hyperparameter"].astype(str) == ORIGINAL] if "hyperparameter" in early else early
     e = e if not e.empty else early
-    out += [f"Stopping each configuration at the first epoch whose {_e(early['metric_name'].iloc[0])} is "
-            f"within {tolerance:g} of its final value (means over its ok runs; table "
+    out += [f"Stopping each configuration at the first epoch whose mean metric is within "
+            f"{100 * float(tolerance):g} % of its curve's span (best minus worst epoch) of its final "
+            "value, by the direction its subject declares (means over its ok runs; table "
             "``stats/early_stop.tsv`` has every configuration):", ""]
-    for r in e.sort_values(["subject", "mode"]).itertuples():
-        est = " (energy estimated)" if r.estimated else ""
+    for r in e.sort_values(["subject", "mode"], kind="mergesort").itertuples():
+        est = " (energy estimated)" if _true(r.estimated) else ""
         where = _e(r.subject) + f" ({_e(r.mode)}" + (f", with {_e(r.partner)}" if isinstance(r.partner, str) else "") + ")"
-        if r.stop_epoch < r.epochs:
-            out.append(f"- {where}, {_e(r.mutant_id)}: epoch {r.stop_epoch} of {r.epochs} "
-                       f"({_e(r.metric_name)} {r.metric_at_stop:.4g} vs {r.final_metric:.4g}) would save "
+        better = better_word(getattr(r, "metric_direction", None))
+        if not np.isfinite(float(r.stop_epoch)):
+            note = getattr(r, "note", None)
+            out.append(f"- {where}, {_e(r.mutant_id)}: no what-if"
+                       + (f" ({_e(note)})." if isinstance(note, str) else "."))
+        elif r.stop_epoch < r.epochs:
+            out.append(f"- {where}, {_e(r.mutant_id)}: epoch {int(r.stop_epoch)} of {int(r.epochs)} "
+                       f"({_e(r.metric_name)} {r.metric_at_stop:.4g} vs {r.final_metric:.4g}, tolerance "
+                       f"{getattr(r, 'tolerance_abs', np.nan):.3g}" + (f", {better}" if better else "")
+                       + ") would save "
                        f"{r.saving_j:.3g} J per run, {r.saving_pct_training:.1f} % of the training energy, "
                        f"{r.saving_pct_run:.1f} % of the whole run{est}.")
         else:
-            out.append(f"- {where}, {_e(r.mutant_id)}: only the last epoch ({r.epochs}) reaches that; "
+            out.append(f"- {where}, {_e(r.mutant_id)}: only the last epoch ({int(r.epochs)}) reaches that; "
                        "no early-stop saving.")
-    n_save = int((early["stop_epoch"] < early["epochs"]).sum())
-    out += ["", f"{n_save} of {len(early)} configurations could stop early within the tolerance.", ""]
+    stop = pd.to_numeric(early["stop_epoch"], errors="coerce")
+    n_save = int((stop < pd.to_numeric(early["epochs"], errors="coerce")).sum())
+    n_none = int(stop.isna().sum())
+    out += ["", f"{n_save} of {len(early)} configurations could stop early within the tolerance"
+            + (f"; {n_none} have no what-if (the table's note says why)" if n_none else "") + ".", ""]
     if predictions is not None and not predictions.empty:
         p = predictions.dropna(subset=["energy_error_pct"]) if "energy_error_pct" in predictions else predictions
         if not p.empty:
+            metric = "; ".join(  # each subject's metric in its own units
+                f"{_e(subject)} ({_e(g['metric_name'].iloc[0])}) {g['metric_error'].abs().median():.3g}"
+                for subject, g in p.groupby("subject", sort=True))
             out += [f"Epochs mutants predicted from the prefixes of longer runs "
                     f"(``stats/epoch_predictions.tsv``, {len(p)} configurations): energy error median "
-                    f"{p['energy_error_pct'].abs().median():.1f} % (max {p['energy_error_pct'].abs().max():.1f} %), "
-                    f"{_e(p['metric_name'].iloc[0])} error median {p['metric_error'].abs().median():.3g}.", ""]
+                    f"{p['energy_error_pct'].abs().median():.1f} % (max {p['energy_error_pct'].abs().max():.1f} %); "
+                    f"metric error median: {metric}.", ""]
         else:
             notes = sorted(set(predictions["note"].dropna().astype(str)))
             out += ["No epochs mutant could be predicted from prefixes: " + "; ".join(_e(n) for n in notes) + ".", ""]

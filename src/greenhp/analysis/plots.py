@@ -22,8 +22,8 @@ from greenhp.energy.command import timeline_path_for  # noqa: E402
 
 from .epochs import DEFAULT_WINDOW  # noqa: E402
 from .tables import (  # noqa: E402
-    HP_PREFIX, METHOD_COLUMNS, ORIGINAL, TASK_METRIC, better_word, estimate_note, ok_runs,
-    partner_key,
+    HP_PREFIX, METHOD_COLUMNS, ORIGINAL, TASK_METRIC, better_word, direction_of, estimate_note,
+    ok_runs, partner_key,
 )
 
 log = logging.getLogger(__name__)
@@ -167,11 +167,28 @@ def _text_colour(value: float, cmap, norm) -> str:
 
 def correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame, out) -> list[Path]:
     """Spearman coefficients, hyperparameter x metric, one panel per subject x mode x partner;
-    stars from BH q-values (* < 0.05, ** < 0.01, *** < 0.001)."""
-    title = "Spearman correlation of hyperparameters with metrics"
+    stars from BH q-values (* < 0.05, ** < 0.01, *** < 0.001); the task metric's column names the
+    metric and which way it is better (its declared direction)."""
+    fig = draw_correlation_heatmap(correlations, runs)
+    return _no_data(out, HEATMAP_TITLE) if fig is None else _save(fig, out)
+
+
+HEATMAP_TITLE = "Spearman correlation of hyperparameters with metrics"
+
+
+def task_metric_label(rows: pd.DataFrame, what: str = "") -> str:
+    """"<metric name> (higher is better)" for the task metric of ``rows`` (one subject's runs), by
+    its declared direction (tables.direction_of); "task metric" when the rows name none."""
+    names = rows["metric_name"].dropna() if "metric_name" in rows else pd.Series(dtype=object)
+    better = better_word(direction_of(rows, what))
+    return (str(names.iloc[0]) if not names.empty else "task metric") + (f" ({better})" if better else "")
+
+
+def draw_correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame):
+    """The figure of correlation_heatmap (not saved), or None when there is nothing to draw."""
     c = correlations[correlations["method"] == "spearman"] if not correlations.empty else correlations
     if c.empty or c["coefficient"].notna().sum() == 0:
-        return _no_data(out, title)
+        return None
     c = c.assign(_p=partner_key(c["partner"]) if "partner" in c else "")
     panels = list(c.groupby(["subject", "mode", "_p"], sort=True))
     fig, axes = _panel_grid(len(panels), 6.4, 4.6)
@@ -194,15 +211,17 @@ def correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame, out) -> 
                 txt = "n/a" if not np.isfinite(v) else f"{v:.2f}{_stars(q.iat[i, j])}"
                 ax.text(j, i, txt, ha="center", va="center", fontsize=7,
                         color=_text_colour(v, cmap, norm))
-        ax.set_xticks(range(len(metrics)), [m.replace("_j", "").replace("metric_value", "task metric")
+        task = task_metric_label(runs[runs["subject"] == subject] if not runs.empty else runs,
+                                 f"subject {subject!r}")
+        ax.set_xticks(range(len(metrics)), [task if m == TASK_METRIC else m.replace("_j", "")
                                             for m in metrics], rotation=40, ha="right", fontsize=7)
         ax.set_yticks(range(len(hps)), hps, fontsize=8)
         note = notes(subject, mode)
         ax.set_title(_panel_title(subject, mode, partner) + (f"\n{note}" if note else ""), fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=axes, shrink=0.8, label="Spearman rho")
-    fig.suptitle(title + "  [* q<0.05, ** q<0.01, *** q<0.001]", fontsize=10)
-    return _save(fig, out)
+    fig.suptitle(HEATMAP_TITLE + "  [* q<0.05, ** q<0.01, *** q<0.001]", fontsize=10)
+    return fig
 
 
 def _mean_ci(v: np.ndarray):
@@ -303,18 +322,92 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str | Mapping[str, str]
     return _save(fig, out)
 
 
+def configuration_label(hyperparameter, value, mutant_id) -> str:
+    """A configuration as a reader names it: "original", else "<hyperparameter>=<value>" (the
+    mutant id's tail when the value is unknown)."""
+    if hyperparameter == ORIGINAL:
+        return "original"
+    try:
+        v = float(value)
+        if np.isfinite(v) and isinstance(hyperparameter, str):
+            return f"{hyperparameter}={v:.3g}"
+    except (TypeError, ValueError):
+        pass
+    return str(mutant_id).split("__", 1)[-1]
+
+
+#: Where a point's label may go, tried in turn (offset in points, alignment): beside the point,
+#: not on it; the first place that overlaps no label placed before (or the least bad) is taken.
+_LABEL_PLACES = ((4, 2, "left", "bottom"), (4, -2, "left", "top"), (-4, 2, "right", "bottom"),
+                 (-4, -2, "right", "top"), (0, 6, "center", "bottom"), (0, -6, "center", "top"))
+
+
+def _overlap(a, b) -> float:
+    """Overlap area of two boxes (x0, y0, x1, y1)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def label_points(ax, xs, ys, labels, fontsize: float = 6) -> list:
+    """Write ``labels`` beside the points (xs, ys) of ``ax``, each at the first place of
+    _LABEL_PLACES that overlaps no label written before (else the least bad); returns the text
+    artists, in the order given. Boxes are measured once per label, in display units, without
+    drawing."""
+    from matplotlib.font_manager import FontProperties
+
+    fig = ax.figure
+    ax.get_xlim(), ax.get_ylim()  # settle the autoscaled limits before measuring
+    renderer = fig.canvas.get_renderer()
+    prop = FontProperties(size=fontsize)
+    px = fig.dpi / 72.0
+    at = ax.transData.transform(np.column_stack([np.asarray(xs, float), np.asarray(ys, float)]))
+    placed, texts = [], [None] * len(labels)
+    for i in sorted(range(len(labels)), key=lambda i: (xs[i], ys[i])):
+        w, h, _ = renderer.get_text_width_height_descent(labels[i], prop, ismath=False)
+        best = None
+        for place in _LABEL_PLACES:
+            dx, dy, ha, va = place
+            x0 = at[i, 0] + dx * px - (w if ha == "right" else w / 2 if ha == "center" else 0.0)
+            y0 = at[i, 1] + dy * px - (h if va == "top" else 0.0)
+            box = (x0, y0, x0 + w, y0 + h)
+            bad = sum(_overlap(box, b) for b in placed)
+            if best is None or bad < best[0]:
+                best = (bad, place, box)
+            if bad == 0:
+                break
+        _, (dx, dy, ha, va), box = best
+        placed.append(box)
+        texts[i] = ax.annotate(labels[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points",
+                               ha=ha, va=va, fontsize=fontsize, color="0.2")
+    return texts
+
+
 def tradeoff(runs: pd.DataFrame, pareto: pd.DataFrame, out) -> list[Path]:
     """Energy vs task metric per configuration (means), Pareto front as a line, per subject x
-    mode x partner; the axes say which way is better (the metric's declared direction)."""
-    title = "Energy vs task metric (Pareto front)"
+    mode x partner; the axes say which way is better (the metric's declared direction) and each
+    point is labelled with its configuration (configuration_label)."""
+    fig = draw_tradeoff(runs, pareto)
+    return _no_data(out, TRADEOFF_TITLE) if fig is None else _save(fig, out)
+
+
+TRADEOFF_TITLE = "Energy vs task metric (Pareto front)"
+
+
+def draw_tradeoff(runs: pd.DataFrame, pareto: pd.DataFrame):
+    """The figure of tradeoff (not saved), or None when there is nothing to draw."""
+    from .epochs import configuration_key
+
     p = pareto.dropna(subset=["mean_energy_j", "mean_metric"]) if not pareto.empty else pareto
     if p.empty:
-        return _no_data(out, title)
+        return None
     p = p.assign(_p=partner_key(p["partner"]) if "partner" in p else "")
     panels = list(p.groupby(["subject", "mode", "_p"], sort=True))
     fig, axes = _panel_grid(len(panels), 4.8, 3.9)
     notes = _estimate_notes(runs)
     for ax, ((subject, mode, partner), g) in zip(axes.flat, panels):
+        g = g.iloc[sorted(range(len(g)), key=lambda i: configuration_key(
+            g["mutant_id"].iat[i], g["hyperparameter"].iat[i], g["value"].iat[i]))]
         opt = g["pareto_optimal"].astype(str).str.lower() == "true"
         ax.scatter(g.loc[~opt, "mean_energy_j"], g.loc[~opt, "mean_metric"], c="tab:grey", s=18,
                    label="configuration")
@@ -326,18 +419,18 @@ def tradeoff(runs: pd.DataFrame, pareto: pd.DataFrame, out) -> list[Path]:
                    label="original", zorder=3)
         ax.set_xlabel(_energy_label(g, f"mean {g['energy_metric'].iloc[0]}", notes(subject, mode))
                       + " (lower is better)", fontsize=7)
-        name = g["metric_name"].dropna()
-        dirs = g["metric_direction"].dropna() if "metric_direction" in g else pd.Series(dtype=object)
-        better = better_word(dirs.iloc[0]) if not dirs.empty else ""
-        ax.set_ylabel(f"mean {name.iloc[0] if not name.empty else 'metric'}"
-                      + (f" ({better})" if better else ""), fontsize=8)
+        ax.set_ylabel(f"mean {task_metric_label(g, f'subject {subject!r}')}", fontsize=8)
         ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(unit="J"))
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
         ax.tick_params(labelsize=7)
+        ax.margins(0.12)  # room for the labels of the outermost points
         ax.set_title(_panel_title(subject, mode, partner), fontsize=9)
         ax.legend(fontsize=6)
-    fig.suptitle(title, fontsize=10)
-    return _save(fig, out)
+        label_points(ax, g["mean_energy_j"].to_numpy(float), g["mean_metric"].to_numpy(float),
+                     [configuration_label(h, v, m) for h, v, m in
+                      zip(g["hyperparameter"], g["value"], g["mutant_id"])])
+    fig.suptitle(TRADEOFF_TITLE, fontsize=10)
+    return fig
 
 
 def sensitivity(per_mutant: pd.DataFrame, runs: pd.DataFrame, out) -> list[Path]:
@@ -463,12 +556,13 @@ RUNS_ONLY = ("hp_vs_energy", "power_timeline", "epoch_curves")
 def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
                 stems: Mapping[str, str | Path], runs_dir=None, window: str = DEFAULT_WINDOW,
                 epochs: pd.DataFrame | None = None, workers: int = 1,
-                timelines=None) -> dict[str, list[Path]]:
+                timelines=None, metric_directions: Mapping[str, str] | None = None) -> dict[str, list[Path]]:
     """Draw the figures named in ``stems`` (keys from PLOT_NAMES) to those path stems.
     ``runs_dir``: the folder of the run records, where power timelines are looked for (``timelines``:
     the workflow's declared timeline files, the only ones looked at when given); ``window``:
     the ``analysis.window`` of the statistics (greenhp.analysis.epochs: each subject is drawn on
-    the window window_plan gives it, as in the tables); ``epochs``: results/epochs.tsv.
+    the window window_plan gives it, as in the tables); ``epochs``: results/epochs.tsv;
+    ``metric_directions``: ``analysis.metric_directions`` (a per-epoch metric other than the task's).
     ``workers`` > 1: the figures of the runs alone (RUNS_ONLY, hp_vs_energy the costliest of all)
     are drawn in a second process beside the others (greenhp.parallel)."""
     from greenhp.parallel import run_parts
@@ -481,7 +575,8 @@ def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
     draw = {
         "correlation_heatmap": lambda o: correlation_heatmap(tables.get("correlations", empty), runs, o),
         "hp_vs_energy": lambda o: hp_vs_energy(runs, o, energy_metric=energy or window_metric("total_energy_j", window)),
-        "epoch_curves": lambda o: epoch_curves_figure(epochs if epochs is not None else empty, runs, o),
+        "epoch_curves": lambda o: epoch_curves_figure(epochs if epochs is not None else empty, runs, o,
+                                                      metric_directions),
         "tradeoff": lambda o: tradeoff(runs, tables.get("pareto", empty), o),
         "sensitivity": lambda o: sensitivity(tables.get("sensitivity", empty), runs, o),
         "power_timeline": lambda o: timeline_figure(runs, runs_dir, o, declared=timelines),

@@ -7,7 +7,7 @@ import pandas as pd
 from greenhp.units import DEFAULT_INTENSITY_G_PER_KWH, DEFAULT_PRICE_PER_KWH, J_PER_KWH, accounting  # noqa: F401
 
 from .tables import (
-    ORIGINAL, TASK_METRIC, direction_sign, empty_table, estimated_methods, ok_runs,
+    ORIGINAL, TASK_METRIC, direction_of, direction_sign, empty_table, estimated_methods, ok_runs,
     partner_key, sort_natural,
 )
 
@@ -146,8 +146,8 @@ def pareto_front(runs: pd.DataFrame, energy_metric: str = "total_energy_j") -> p
     for (subject, mode, partner), grp in ok.groupby(["subject", "mode", "_partner"], sort=True):
         names = grp["metric_name"].dropna()
         metric_name = names.iloc[0] if not names.empty else np.nan
-        dirs = grp["metric_direction"].dropna()
-        direction = dirs.iloc[0] if not dirs.empty else np.nan
+        direction = direction_of(grp, f"subject {subject!r}")
+        direction = direction if direction is not None else np.nan
         agg = (grp.groupby("mutant_id", sort=True)
                .agg(hyperparameter=("hyperparameter", "first"), value=("value", "first"),
                     n=("run_id", "size"), mean_energy_j=(energy_metric, "mean"),

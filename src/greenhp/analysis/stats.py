@@ -13,7 +13,10 @@ Conventions (all tested):
 * Two-sample test of a verdict: Welch's t-test (default), Student's t-test (equal variances: what
   the reference study used, scipy's ``ttest_ind`` default) or Mann-Whitney U. The t-test and
   Mann-Whitney U are both always computed; where one is significant at ``alpha`` and the other is
-  not, ``tests_disagree`` is true and the note says so.
+  not, ``tests_disagree`` is true and the note says so. ``mwu_min_p`` is the smallest p the rank
+  test could give with those samples' sizes and ties (3 runs a side: 0.1); where it is above
+  ``alpha`` the rank test cannot confirm anything, ``tests_disagree`` is empty (not assessable)
+  and the note says so where the t-test is significant.
 * The task metric's direction is the runs table's ``metric_direction`` (declared by the subject).
 * Bootstrap: percentile intervals; each random stream is derived from ``seed`` and the identity of
   what it resamples (subject, mode, partner, hyperparameter or mutant, and the runs used), so a
@@ -27,6 +30,7 @@ Conventions (all tested):
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 import zlib
@@ -36,8 +40,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from .tables import (
-    ENERGY_METRICS, HP_PREFIX, METRICS, MINIMIZE, OK, ORIGINAL, TASK_METRIC, empty_table,
-    ok_runs, partner_key, sort_natural,
+    ENERGY_METRICS, HP_PREFIX, METRICS, MINIMIZE, OK, ORIGINAL, TASK_METRIC, direction_of,
+    empty_table, ok_runs, partner_key, sort_natural,
 )
 
 CORRELATION_COLUMNS = [
@@ -48,8 +52,8 @@ COMPARISON_COLUMNS = [
     "subject", "mode", "partner", "mutant_id", "hyperparameter", "operator", "original", "value",
     "metric", "metric_name", "metric_direction", "n_original", "n_mutant", "n_excluded_original", "n_excluded_mutant",
     "mean_original", "mean_mutant", "sd_original", "sd_mutant", "rel_change", "rel_change_ci_low",
-    "rel_change_ci_high", "t_statistic", "t_p", "mwu_statistic", "mwu_p", "test", "p_value",
-    "cliffs_delta", "magnitude", "verdict", "outcome", "tests_disagree", "note",
+    "rel_change_ci_high", "t_statistic", "t_p", "mwu_statistic", "mwu_p", "mwu_min_p", "test",
+    "p_value", "cliffs_delta", "magnitude", "verdict", "outcome", "tests_disagree", "note",
 ]
 WTL_COLUMNS = ["subject", "mode", "partner", "hyperparameter", "energy_metric", "energy_verdict",
                "performance_verdict", "count"]
@@ -414,8 +418,8 @@ def _groups(runs: pd.DataFrame):
 
 
 def _direction(grp: pd.DataFrame) -> str | float:
-    d = grp["metric_direction"].dropna() if "metric_direction" in grp else pd.Series(dtype=object)
-    return d.iloc[0] if not d.empty else np.nan
+    d = direction_of(grp)
+    return d if d is not None else np.nan
 
 
 # ---------------------------------------------------------------- correlations
@@ -535,6 +539,38 @@ def _two_sample_many(a: np.ndarray, bs: list[np.ndarray], equal_var: bool = Fals
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _mwu_split_p(n_low: int, ranks: tuple) -> float:
+    """Two-sided Mann-Whitney p (as _two_sample asks scipy) of the pooled values whose sorted
+    midranks are ``ranks``, split into the ``n_low`` lowest and the rest."""
+    r = np.asarray(ranks, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return float(sps.mannwhitneyu(r[:n_low], r[n_low:], alternative="two-sided").pvalue)
+        except ValueError:
+            return math.nan
+
+
+def mwu_min_p(a: np.ndarray, b: np.ndarray) -> float:
+    """The smallest two-sided p Mann-Whitney U can give for samples the sizes of ``a`` and ``b``
+    with their pooled ties, by the method scipy's ``mannwhitneyu`` uses for them (as _two_sample
+    calls it: exact when there are no ties and one size is at most 8, else the normal
+    approximation with tie and continuity corrections): the p of the most extreme assignment of
+    the pooled values, the ``len(b)`` lowest or highest to one side. Without ties and by the exact
+    method that is 2 / C(n_a + n_b, n_a): 0.1 for 3 and 3 runs, 0.029 for 4 and 4. NaN for an
+    empty side."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size == 0 or b.size == 0:
+        return math.nan
+    pooled = np.sort(np.concatenate([a, b]))
+    if np.unique(pooled).size == pooled.size:  # no ties: depends on the sizes alone
+        ranks = tuple(range(1, pooled.size + 1))
+    else:
+        ranks = tuple(sps.rankdata(pooled).tolist())
+    return min(_mwu_split_p(b.size, ranks), _mwu_split_p(a.size, ranks))
+
+
 def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: float = 0.147,
                     n_boot: int = 1000, seed: int = 0, ci: float = 0.95, test: str = "welch",
                     metrics=METRICS) -> pd.DataFrame:
@@ -545,9 +581,11 @@ def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: fl
     (mutant/original - 1) with a bootstrap CI, and the verdict lower/same/higher (see module doc;
     ``test`` picks the p-value of the verdict: "welch" (default), "student" (the reference study's
     test) or "mwu"). ``tests_disagree``: the t-test and Mann-Whitney U fall on different sides of
-    ``alpha``. ``outcome`` turns the verdict into better/same/worse: lower is better for energies and
-    duration; for the task metric it follows ``metric_direction``. Fewer than 2 ok runs on a side:
-    verdict NaN with a note. Rows are sorted by subject, mode, partner, natural mutant id, metric.
+    ``alpha``; empty where the rank test cannot reach ``alpha`` with these samples
+    (``mwu_min_p``, see mwu_min_p) and so cannot disagree in any informative way. ``outcome``
+    turns the verdict into better/same/worse: lower is better for energies and duration; for the
+    task metric it follows ``metric_direction``. Fewer than 2 ok runs on a side: verdict NaN with a
+    note. Rows are sorted by subject, mode, partner, natural mutant id, metric.
     """
     if test not in TESTS:
         raise ValueError(f"test must be one of {', '.join(TESTS)}, not {test!r}")
@@ -629,17 +667,22 @@ def compare_mutants(runs: pd.DataFrame, alpha: float = 0.05, delta_threshold: fl
                     if not isinstance(v, str):
                         notes.append("test undefined (zero variance)")
                 disagree = np.nan
-                if np.isfinite(t_p) and np.isfinite(u_p):
+                u_min = mwu_min_p(a, b)
+                if np.isfinite(t_p) and np.isfinite(u_p) and not u_min > alpha:
                     disagree = bool((t_p <= alpha) != (u_p <= alpha))
                     if disagree:
                         notes.append(f"the tests disagree: {t_name} p = {t_p:.3g}, Mann-Whitney "
                                      f"p = {u_p:.3g} (alpha {alpha:g}); the verdict uses {test}")
+                elif np.isfinite(t_p) and t_p <= alpha:  # the rank test could not have agreed
+                    notes.append(f"Mann-Whitney U cannot reach p <= {alpha:g} with {b.size} and "
+                                 f"{a.size} runs (smallest p {u_min:.2g}): no second opinion")
                 if m_means is None:
                     m_means = dict(zip(present, bootstrap_means(
                         m_mat, n_boot, seed, (subject, mode, partner, "mutant", mutant_id))))
                 lo, hi = _rel_change_ci(o_means[metric], m_means[metric], n_boot, ci)
                 lower_better = lower_better_task if metric == TASK_METRIC else True
                 row.update(t_statistic=t_stat, t_p=t_p, mwu_statistic=u_stat, mwu_p=u_p,
+                           mwu_min_p=u_min,
                            p_value=p, cliffs_delta=d, magnitude=cliffs_magnitude(d), verdict=v,
                            outcome=outcome(v, lower_better) if direction in ("maximize", "minimize")
                            or metric != TASK_METRIC else np.nan,

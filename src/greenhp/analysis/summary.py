@@ -1,6 +1,7 @@
 """A short reStructuredText page answering the study's three questions for this data."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Mapping
 
@@ -237,18 +238,54 @@ def marks_note_lines(runs: pd.DataFrame, limit: int = 5) -> list[str]:
     return out
 
 
-def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30) -> list[str]:
-    """Task-metric and energy verdicts on which the t-test and Mann-Whitney U disagree."""
+def mwu_runs_needed(alpha: float) -> int:
+    """Runs on each side that let Mann-Whitney U reach two-sided p <= ``alpha`` at all: the smallest
+    n with 2 / C(2n, n) <= alpha (its exact smallest p without ties; 4 for alpha 0.05, 5 for 0.01)."""
+    n = 1
+    while 2.0 / math.comb(2 * n, n) > alpha and n < 1000:
+        n += 1
+    return n
+
+
+def _p_range(values) -> str:
+    lo, hi = float(np.min(values)), float(np.max(values))
+    return _fmt_p(lo) if _fmt_p(lo) == _fmt_p(hi) else f"{_fmt_p(lo)}-{_fmt_p(hi)}"
+
+
+def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30,
+                       energy_metric: str = "total_energy_j") -> list[str]:
+    """Task-metric and energy verdicts on which the t-test and Mann-Whitney U disagree. Comparisons
+    whose samples are too small for the rank test to reach ``alpha`` at all (``mwu_min_p``) are not
+    listed one by one: one paragraph says how many there are and how many runs it would need."""
     if comparisons.empty or "tests_disagree" not in comparisons:
         return []
-    d = comparisons[comparisons["tests_disagree"].map(_is_true)
-                    & comparisons["metric"].isin(["metric_value", "total_energy_j"])]
+    from .epochs import energy_rows  # the energy rows on each row's own window
+
+    energy = energy_rows(comparisons, "metric", energy_metric)
+    rel = comparisons[(comparisons["metric"] == "metric_value") | comparisons.index.isin(energy.index)]
+    d = rel[rel["tests_disagree"].map(_is_true)]
+    out: list[str] = []
+    min_p = pd.to_numeric(rel["mwu_min_p"], errors="coerce") if "mwu_min_p" in rel else None
+    blind = rel[min_p > alpha] if min_p is not None else rel.iloc[0:0]
+    if not blind.empty:
+        need = mwu_runs_needed(alpha)
+        sizes = blind.assign(_p=min_p[blind.index]).groupby(["n_mutant", "n_original"], sort=True)["_p"]
+        what = "; ".join(f"{int(nm)} and {int(no)} runs: smallest p {_p_range(g)}" for (nm, no), g in sizes)
+        out += [f"With the repetitions of this study Mann-Whitney U cannot reach p <= {alpha} in "
+                f"{len(blind)} of {len(rel)} comparisons of the task metric and {_e(energy_metric)} "
+                f"({what}), so it can neither confirm nor question their t-test verdicts; they are "
+                f"not listed here (``mwu_min_p`` in comparisons.tsv). It needs at least {need} runs "
+                f"of each configuration (``repetitions: {need}``; smallest p "
+                f"{_fmt_p(2.0 / math.comb(2 * need, need))}).", ""]
     if d.empty:
-        return ["For the task metric and total energy, the t-test and Mann-Whitney U agree on "
-                f"every comparison (both significant or both not at alpha = {alpha})."]
-    out = [f"{len(d)} verdict(s) on the task metric or total energy where the t-test and "
-           f"Mann-Whitney U disagree at alpha = {alpha} (the verdict is not robust; a task metric "
-           "called \"same\" may hide a run far off, for example at chance level):", ""]
+        if len(blind) < len(rel):
+            out.append(f"For the task metric and {_e(energy_metric)}, the t-test and Mann-Whitney U agree "
+                       f"on every comparison{' where the rank test can reach alpha' if len(blind) else ''} "
+                       f"(both significant or both not at alpha = {alpha}).")
+        return out
+    out += [f"{len(d)} verdict(s) on the task metric or {_e(energy_metric)} where the t-test and "
+            f"Mann-Whitney U disagree at alpha = {alpha} (the verdict is not robust; a task metric "
+            "called \"same\" may hide a run far off, for example at chance level):", ""]
     for r in d.head(limit).itertuples():
         metric = _e(r.metric_name) if r.metric == "metric_value" and isinstance(r.metric_name, str) else _e(r.metric)
         out.append(f"- {_where(r.subject, r.mode, r.partner)}, {_e(r.mutant_id)}, {metric}: verdict "
@@ -402,7 +439,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
                        f"({r.saving_j:.0f} J per run){est}; {_e(r.metric_name)} "
                        f"{r.metric_original:.4g} -> {r.metric_mutant:.4g} ({_e(r.metric_verdict)}).{cav}")
         out.append("")
-    lines = disagreement_lines(comp, alpha)
+    lines = disagreement_lines(comp, alpha, energy_metric=energy_metric)
     if lines:
         out += _heading("Verdicts the two tests disagree on", "~") + lines + [""]
 

@@ -15,6 +15,13 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+# Directions are declared (subject, record, table column, analysis.metric_directions) and resolved
+# by greenhp.directions.resolve_direction once per runs table (_resolve_directions); its known names
+# are the documented convenience for imports and old records. Re-exported here for the analysis.
+from greenhp.directions import (  # noqa: F401
+    DIRECTIONS, KNOWN_DIRECTIONS, MAXIMIZE, MINIMIZE, better_word, check_direction, direction_sign,
+    known_direction, resolve_direction,
+)
 from greenhp.record import RUN_COLUMNS, WINDOW_COLUMNS
 from greenhp.units import kwh
 
@@ -117,20 +124,6 @@ METRICS = (
 )
 TASK_METRIC = "metric_value"
 
-MAXIMIZE, MINIMIZE = "maximize", "minimize"
-DIRECTIONS = (MAXIMIZE, MINIMIZE)
-#: A convenience for imported tables and old records without a declared direction: these exact
-#: metric names (case-insensitive) have a known direction. Any other name needs a declared
-#: direction (a ``metric_direction`` column, or ``analysis.metric_directions``); nothing is guessed.
-LOWER_IS_BETTER_METRICS = frozenset({
-    "loss", "test_loss", "val_loss", "nll", "cross_entropy", "error", "error_rate", "mse", "rmse",
-    "mae", "perplexity", "wer", "cer",
-})
-HIGHER_IS_BETTER_METRICS = frozenset({
-    "accuracy", "test_accuracy", "val_accuracy", "top1", "top5", "rank1", "map", "f1", "auc",
-    "roc_auc", "precision", "recall", "balanced_accuracy", "r2", "bleu",
-})
-
 #: Bounds of a plausible measurement: larger magnitudes are rejected as corrupt (1e15 J is about
 #: 280 GWh for one training run; 1e9 s is 31 years).
 MAX_ENERGY_J = 1e15
@@ -145,39 +138,18 @@ _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
 
 
-def known_direction(metric_name) -> str | None:
-    """The direction of a metric name in the shipped lists, else None."""
-    if not isinstance(metric_name, str):
+def direction_of(rows: pd.DataFrame, what: str = "") -> str | None:
+    """The task metric's direction for ``rows`` of a checked runs table (one subject, or any rows
+    that share a task metric): validate_runs resolved it once per run into ``metric_direction``, and
+    every verdict, the early stop, the Pareto front, the figures and the summary read it here.
+    None when the rows carry none (no ok run with a metric); ValueError when they carry both."""
+    if "metric_direction" not in rows:
         return None
-    name = metric_name.strip().lower()
-    if name in LOWER_IS_BETTER_METRICS:
-        return MINIMIZE
-    if name in HIGHER_IS_BETTER_METRICS:
-        return MAXIMIZE
-    return None
-
-
-def direction_sign(direction) -> int:
-    """+1 for ``maximize``, -1 for ``minimize``; ValueError for anything else."""
-    if direction == MAXIMIZE:
-        return 1
-    if direction == MINIMIZE:
-        return -1
-    raise ValueError(f"metric direction must be {MAXIMIZE!r} or {MINIMIZE!r}, not {direction!r}")
-
-
-def metric_sign(metric_name) -> int:
-    """+1 / -1 for a metric name in the shipped lists (see known_direction); ValueError otherwise."""
-    d = known_direction(metric_name)
-    if d is None:
-        raise ValueError(f"task metric {metric_name!r} has no known direction; declare it "
-                         f"({MAXIMIZE} or {MINIMIZE})")
-    return direction_sign(d)
-
-
-def better_word(direction) -> str:
-    """"higher is better" / "lower is better" for axis labels."""
-    return "higher is better" if direction == MAXIMIZE else "lower is better" if direction == MINIMIZE else ""
+    d = rows["metric_direction"].dropna().unique()
+    if len(d) > 1:
+        raise ValueError(f"runs table: {what or 'these runs'} carry both metric directions "
+                         f"({', '.join(map(str, d))}); one direction per subject")
+    return str(d[0]) if len(d) else None
 
 
 def _row_ref(df: pd.DataFrame, mask) -> str:
@@ -380,13 +352,12 @@ def _fill_hyperparameters(out: pd.DataFrame) -> None:
 
 
 def _resolve_directions(out: pd.DataFrame, settings: Mapping[str, str] | None) -> None:
-    """Fill ``metric_direction`` per run (in place): the column, else ``settings[metric_name]``,
-    else the shipped name lists; one direction per subject; unknown -> ValueError."""
+    """Fill ``metric_direction`` per run (in place), by greenhp.directions.resolve_direction: the
+    column, else ``settings[metric_name]``, else the known names; one direction per subject;
+    unknown -> ValueError."""
     settings = dict(settings or {})
     for name, d in settings.items():
-        if d not in DIRECTIONS:
-            raise ValueError(f"analysis.metric_directions: {name}: {d!r} is not one of "
-                             f"{', '.join(DIRECTIONS)}")
+        check_direction(d, f"analysis.metric_directions: {name}")
     col = out["metric_direction"].str.lower()
     bad = col.notna() & ~col.isin(DIRECTIONS)
     if bad.any():
@@ -401,7 +372,7 @@ def _resolve_directions(out: pd.DataFrame, settings: Mapping[str, str] | None) -
                              f"table but analysis.metric_directions says {settings[name]!r}")
         empty = rows & col.isna()
         if empty.any():
-            d = settings.get(name) or (given[0] if len(given) == 1 else None) or known_direction(name)
+            d = resolve_direction(name, given[0] if len(given) == 1 else None, settings)
             if d is None:
                 raise ValueError(
                     f"runs table: the direction of task metric {name!r} is not declared (it is not "

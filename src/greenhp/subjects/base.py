@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from greenhp.directions import DIRECTIONS, resolve_direction
+
 
 class Diverged(Exception):
     """The loss became NaN or infinite: the run ends with status ``diverged`` (a result)."""
@@ -175,17 +177,9 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-#: Which way a subject's task metric is better.
-METRIC_DIRECTIONS = ("maximize", "minimize")
-#: Metric names whose direction is known, so a subject may leave ``metric_direction`` out (the same
-#: lists the analysis uses for imported tables: greenhp.analysis.tables). Any other name must declare it.
-KNOWN_METRIC_DIRECTIONS = {
-    **{n: "maximize" for n in ("accuracy", "test_accuracy", "val_accuracy", "top1", "top5", "rank1",
-                               "map", "f1", "auc", "roc_auc", "precision", "recall",
-                               "balanced_accuracy", "r2", "bleu")},
-    **{n: "minimize" for n in ("loss", "test_loss", "val_loss", "nll", "cross_entropy", "error",
-                               "error_rate", "mse", "rmse", "mae", "perplexity", "wer", "cer")},
-}
+#: Which way a subject's task metric is better (greenhp.directions: the one resolver and the one
+#: list of known metric names, KNOWN_DIRECTIONS).
+METRIC_DIRECTIONS = DIRECTIONS
 
 
 @dataclass(frozen=True)
@@ -193,8 +187,9 @@ class Subject:
     """A registered subject: name, task metric and its direction, default hyperparameters, ``run``.
 
     ``metric_direction`` is ``"maximize"`` (accuracy, rank-1, ...) or ``"minimize"`` (a loss, an
-    error, MSE): every verdict, recommendation and Pareto front follows it. It may be left out only
-    for a metric name in KNOWN_METRIC_DIRECTIONS; any other name without it is rejected.
+    error, MSE): every verdict, recommendation, early stop, Pareto front and figure follows it. It
+    may be left out only for a metric name in greenhp.directions.KNOWN_DIRECTIONS; any other name
+    without it is rejected.
     """
 
     name: str
@@ -209,17 +204,15 @@ class Subject:
     schedule_depends_on_epochs: bool | None = None
 
     def __post_init__(self):
-        direction = self.metric_direction
+        if self.metric_direction is not None and self.metric_direction not in DIRECTIONS:
+            raise ValueError(f"subject {self.name!r}: metric_direction {self.metric_direction!r} is not "
+                             f"one of {', '.join(DIRECTIONS)}")
+        direction = resolve_direction(self.metric_name, declared=self.metric_direction)
         if direction is None:
-            direction = KNOWN_METRIC_DIRECTIONS.get(str(self.metric_name).strip().lower())
-            if direction is None:
-                raise ValueError(
-                    f"subject {self.name!r}: metric {self.metric_name!r} has no declared direction; "
-                    f"pass metric_direction=\"minimize\" (lower is better) or \"maximize\" to Subject(...)")
-            object.__setattr__(self, "metric_direction", direction)
-        elif direction not in METRIC_DIRECTIONS:
-            raise ValueError(f"subject {self.name!r}: metric_direction {direction!r} is not one of "
-                             f"{', '.join(METRIC_DIRECTIONS)}")
+            raise ValueError(
+                f"subject {self.name!r}: metric {self.metric_name!r} has no declared direction; "
+                f"pass metric_direction=\"minimize\" (lower is better) or \"maximize\" to Subject(...)")
+        object.__setattr__(self, "metric_direction", direction)
 
     @property
     def hyperparameters(self) -> tuple[str, ...]:
