@@ -115,7 +115,7 @@ def _study(tmp_path, records):
     for i, rec in enumerate(records):
         path = tmp_path / "runs" / rec["mode"] / rec["mutant_id"] / f"rep{i + 1}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rec))
+        path.write_text(json.dumps(complete(rec)))  # every reader checks a record (greenhp.record.check)
         paths.append(path)
     return paths
 
