@@ -489,7 +489,13 @@ def torch_threads(params: dict, job_cores: int) -> int:
 
 def run_from_params(params: dict, out_path: str, logs: dict[str, str], threads: int) -> dict:
     """Entry point for the training rules: ``params`` as built by workflow/rules/common.smk."""
-    spec = RunSpec(
+    return execute(spec_from_params(params, threads), out_path, logs, watch_parent=True)
+
+
+def spec_from_params(params: dict, threads: int) -> RunSpec:
+    """The RunSpec of a training job's ``params`` (greenhp.study.run_spec or run_identity, with
+    run_settings) on ``threads`` cores: the training rules' and the calibration runs' one way."""
+    return RunSpec(
         mode=params["mode"],
         mutant=params["mutant"],
         partner=params.get("partner"),
@@ -504,4 +510,3 @@ def run_from_params(params: dict, out_path: str, logs: dict[str, str], threads: 
         carbon_g_per_kwh=params.get("carbon_g_per_kwh"),
         modules=params.get("modules") or {},
     )
-    return execute(spec, out_path, logs, watch_parent=True)

@@ -77,21 +77,27 @@ def read_text_file(path: str | Path, what: str) -> str:
         raise StudyError(f"{what} {path}: is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})") from None
 
 
-def read_config_file(path: str | Path) -> Any:
-    """One study config file as a YAML (or JSON) document, read strictly: a binary file, a syntax
-    error or a key written twice gives a StudyError of one line naming the file and line."""
+def read_yaml_file(path: str | Path, what: str) -> Any:
+    """A YAML (or JSON) document read strictly: a binary file, a syntax error or a key written twice
+    gives a StudyError of one line naming ``what`` (``config file``, ``calibration file``), the file
+    and the line."""
     import yaml
 
-    text = read_text_file(path, "config file")
+    text = read_text_file(path, what)
     try:
         return yaml.load(text, Loader=_strict_loader())  # noqa: S506 (a SafeLoader subclass)
     except _DuplicateKey as err:
-        raise StudyError(f"config file {path}, {err}") from None
+        raise StudyError(f"{what} {path}, {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err)
-        raise StudyError(f"config file {path}{where}: not valid YAML: {' '.join(str(problem).split())}") from None
+        raise StudyError(f"{what} {path}{where}: not valid YAML: {' '.join(str(problem).split())}") from None
+
+
+def read_config_file(path: str | Path) -> Any:
+    """One study config file as a YAML (or JSON) document, read strictly (:func:`read_yaml_file`)."""
+    return read_yaml_file(path, "config file")
 
 
 def check_config_files(paths) -> None:
@@ -377,8 +383,13 @@ def run_spec(config: dict, study: Study, mode: str, mutant_id: str, partner_id: 
     nothing else (accounting, analysis settings, time limits and other subjects stay out, so changing
     them never retrains a finished run). A user subject counts by its ``module`` reference, not by the
     source code behind it (edit the code, then delete its records or use ``--forcerun``)."""
-    mutant = study.by_id[mutant_id]
-    partner = study.by_id[partner_id] if mode == "pair" else None
+    return run_identity(config, mode, study.by_id[mutant_id], study.by_id[partner_id] if mode == "pair" else None,
+                        repetition)
+
+
+def run_identity(config: dict, mode: str, mutant: Mutant, partner: Mutant | None, repetition: int) -> dict:
+    """:func:`run_spec` of a ``mutant`` (and ``partner``) given as such: the workflow's training rules
+    and the estimate's calibration runs (greenhp.cost.calibration) both build their runs here."""
     subjects = {mutant.subject} | ({partner.subject} if partner is not None else set())
     modules = {name: (config["subjects"].get(name) or {}).get("module") for name in sorted(subjects)}
     return {
