@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from greenhp.estimate import read_estimate_tsv  # noqa: E402
+from greenhp.cost import read_estimate_tsv  # noqa: E402
 
 
 def env() -> dict:

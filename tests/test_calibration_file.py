@@ -7,7 +7,7 @@ import math
 import pytest
 import yaml
 
-from greenhp import estimate as E
+from greenhp import cost as E
 from greenhp.cli import main
 from greenhp.study import load_study, validate_config
 from testutil import ROOT

@@ -1,4 +1,4 @@
-"""greenhp.estimate: the model's arithmetic on a fake calibration, calibration through a fake
+"""greenhp.cost: the model's arithmetic on a fake calibration, calibration through a fake
 wrapper (no training), estimate.tsv, and `greenhp plan --estimate` with a calibration file."""
 
 
@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from testutil import ROOT
-from greenhp import estimate as E
+from greenhp import cost as E
 from greenhp.cli import main
 from greenhp.study import load_study, validate_config
 from recordutil import complete

@@ -1,4 +1,4 @@
-"""greenhp.estimate.footprint: the study's own footprint sums every run record (ok or not) and every
+"""greenhp.cost.footprint: the study's own footprint sums every run record (ok or not) and every
 idle baseline; Snakemake's job times give the overhead, the other jobs and the wall time."""
 
 import base64
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from greenhp import estimate as E
+from greenhp import cost as E
 from greenhp.analysis.summary import footprint_lines
 from recordutil import complete
 

@@ -46,7 +46,7 @@ def plan(argv: Sequence[str]) -> int:
 
 
 def add_estimate_arguments(parser) -> None:
-    """plan's options for the mutant table and the estimate (greenhp.estimate)."""
+    """plan's options for the mutant table and the estimate (greenhp.cost)."""
     parser.add_argument("--no-table", action="store_true", help="do not print the mutant table")
     parser.add_argument("--estimate", action="store_true",
                         help="calibrate on this machine (short runs of each original, or earlier records) and "
@@ -64,8 +64,9 @@ def add_estimate_arguments(parser) -> None:
 
 def show_plan(args, config: dict, study) -> int:
     """Print the mutant table and, with --estimate, the study's estimate."""
-    from greenhp.estimate import (CalibrationError, estimate_study, format_calibration, format_estimate,
-                                  format_mutants, write_estimate_tsv)
+    from greenhp.cost import (CalibrationError, estimate_study, format_calibration, format_estimate,
+                              write_estimate_tsv)
+    from greenhp.mutation import format_mutants
 
     if not args.no_table:
         print()

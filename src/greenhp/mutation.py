@@ -236,6 +236,19 @@ def to_tsv(mutants: list[Mutant]) -> str:
     return buf.getvalue()
 
 
+def format_mutants(mutants) -> str:
+    """The mutant table as aligned text (``greenhp plan``): one row per configuration with every
+    hyperparameter value."""
+    hps: list[str] = []
+    for m in mutants:
+        hps += [h for h in m.hp if h not in hps]
+    head = ["mutant_id", "hyperparameter", "value"] + hps
+    body = [[m.mutant_id, m.hyperparameter, "" if m.value is None else f"{m.value:g}"]
+            + [f"{m.hp[h]:g}" if h in m.hp else "" for h in hps] for m in mutants]
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head] + body)
+
+
 def parse_number(text: str, kind: type, where: str) -> int | float:
     try:
         x = float(text)

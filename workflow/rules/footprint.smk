@@ -1,4 +1,4 @@
-# The study's own footprint (greenhp.estimate.footprint): energy and time of every run (ok or not),
+# The study's own footprint (greenhp.cost.footprint): energy and time of every run (ok or not),
 # idle baselines, settle waits, the other jobs' times, against results/estimate.tsv when
 # `greenhp plan --estimate` wrote one; kWh, CO2e and cost at the current carbon settings. It runs last:
 # it needs every other output's job time (read from Snakemake's own .snakemake/metadata, the one file

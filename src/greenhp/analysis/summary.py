@@ -296,11 +296,11 @@ def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30,
 
 
 def footprint_lines(record_paths, carbon: Mapping | None, estimate_path=None) -> list[str]:
-    """The study's own footprint section (greenhp.estimate.summary_footprint: the same rows, under the
+    """The study's own footprint section (greenhp.cost.summary_footprint: the same rows, under the
     same current ``carbon`` settings, as results/footprint.tsv) from the run records at
     ``record_paths`` and the estimate at ``estimate_path`` when there is one; nothing for a
     re-analysis (no records)."""
-    from greenhp.estimate import summary_footprint
+    from greenhp.cost import summary_footprint
 
     lines = summary_footprint(record_paths, carbon=carbon, estimate_path=estimate_path)
     return _heading("The study's own footprint", "-") + lines + [""] if lines else []
