@@ -34,6 +34,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
+from greenhp import units
+
 DOMAINS = ("gpu", "cpu", "dram")
 #: Sums agree "within rounding": this many joules plus this fraction of the larger side.
 ABS_TOL_J = 1e-3
@@ -417,7 +419,7 @@ def _carbon_problems(carbon: Any, energy: dict) -> list[str]:
     total_j = _num(energy.get("total"), "energy_j")
     if total_j is None and kwh is not None:
         out.append(f"carbon/energy_kwh: {_fmt(kwh)} kWh, but the run has no total energy")
-    elif total_j is not None and (kwh is None or not _close(kwh * 3.6e6, total_j)):
+    elif total_j is not None and (kwh is None or not _close(kwh * units.J_PER_KWH, total_j)):
         out.append(f"carbon/energy_kwh: {_fmt(kwh)} kWh is not the total energy ({_fmt(total_j)} J = "
-                   f"{_fmt(total_j / 3.6e6)} kWh)")
+                   f"{_fmt(units.kwh(total_j))} kWh)")
     return out
