@@ -99,7 +99,6 @@ def outcome(verdict_value, lower_is_better: bool):
     return "better" if verdict_value == good else "worse"
 
 
-
 def _rel_change_ci(means_orig, means_mut, n_boot: int, ci: float) -> tuple[float, float]:
     """Percentile CI of mean(mut)/mean(orig) - 1 from the two sides' bootstrap means."""
     if means_orig is None or means_mut is None:
@@ -109,9 +108,9 @@ def _rel_change_ci(means_orig, means_mut, n_boot: int, ci: float) -> tuple[float
 
 
 def _direction(grp: pd.DataFrame) -> str | float:
+    """The group's task-metric direction, NaN where it declares none."""
     d = direction_of(grp)
     return d if d is not None else np.nan
-
 
 
 TESTS = ("welch", "student", "mwu")
@@ -187,7 +186,6 @@ def mwu_min_p(a: np.ndarray, b: np.ndarray) -> float:
     return min(_mwu_split_p(b.size, ranks), _mwu_split_p(a.size, ranks))
 
 
-
 @dataclass(frozen=True)
 class _Options:
     """The settings of one compare_mutants call."""
@@ -224,6 +222,7 @@ class _Group:
 
 
 def _finite_by_metric(present: list, mat: np.ndarray) -> dict:
+    """Each metric's finite values (the columns of ``mat``, runs x metrics)."""
     return {m: v[np.isfinite(v)] for m, v in zip(present, mat.T)}
 
 
@@ -420,7 +419,6 @@ def win_tie_loss(comparisons: pd.DataFrame, energy_metrics=ENERGY_METRICS) -> pd
             rows.append(dict(base, energy_verdict=e, performance_verdict=p,
                              count=sum(1 for x in pairs if x == (e, p))))
     return pd.DataFrame(rows).reindex(columns=WTL_COLUMNS)
-
 
 
 def variability(runs: pd.DataFrame, metrics=ENERGY_METRICS + ("duration_s",)) -> pd.DataFrame:

@@ -68,7 +68,6 @@ def match_modes(comparisons: pd.DataFrame, energy_metric: str = "total_energy_j"
     return matched, p.loc[unmatched_p], unmatched_s, s, p
 
 
-
 def _unmatched_counts(p_un: pd.DataFrame, s_un: pd.DataFrame, subject=None,
                       partner=None) -> tuple[int, int]:
     """How many pair comparisons and single-mode mutants of a scope found no counterpart."""
