@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from greenhp.analysis import analyse
-from greenhp.analysis.stats import mwu_min_p
+from greenhp.analysis.comparison import mwu_min_p
 from greenhp.analysis.summary import disagreement_lines, mwu_runs_needed, write_summary
 from greenhp.analysis.tables import validate_runs
 

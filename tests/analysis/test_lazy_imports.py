@@ -13,7 +13,7 @@ def test_tables_import_without_scipy():
 
 def test_statistics_resolve_through_the_package():
     import greenhp.analysis as A
-    from greenhp.analysis import stats
+    from greenhp.analysis import comparison, correlation
 
-    assert A.correlations is stats.correlations and A.win_tie_loss is stats.win_tie_loss
+    assert A.correlations is correlation.correlations and A.win_tie_loss is comparison.win_tie_loss
     assert callable(A.recommend)  # the function, not the submodule of the same name

@@ -220,4 +220,4 @@ def test_plots_and_import_jobs_do_not_import_scipy_stats():
                          env=env)
     assert out.stdout.strip() == "False"
     from greenhp import analysis
-    assert analysis.correlations is analysis.stats.correlations  # still there, on first use
+    assert analysis.correlations is analysis.correlation.correlations  # still there, on first use

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from greenhp.analysis.recommend import J_PER_KWH, pareto_front, pareto_mask, recommend
-from greenhp.analysis.stats import compare_mutants
+from greenhp.analysis.comparison import compare_mutants
 from greenhp.analysis.tables import validate_runs
 
 

@@ -3,7 +3,11 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from greenhp.analysis import stats as S
+from greenhp.analysis.comparison import (
+    cliffs_delta, cliffs_magnitude, compare_mutants, outcome, verdict, win_tie_loss,
+)
+from greenhp.analysis.correlation import bh_qvalues, correlations
+from greenhp.analysis.pair_sensitivity import SENS_MUTANT_COLUMNS, sensitivity
 from greenhp.analysis.tables import validate_runs
 
 
@@ -15,11 +19,11 @@ from greenhp.analysis.tables import validate_runs
     [0.05],
 ])
 def test_bh_matches_scipy(p):
-    np.testing.assert_allclose(S.bh_qvalues(p), sps.false_discovery_control(p, method="bh"))
+    np.testing.assert_allclose(bh_qvalues(p), sps.false_discovery_control(p, method="bh"))
 
 
 def test_bh_ignores_nan():
-    q = S.bh_qvalues([0.01, np.nan, 0.04])
+    q = bh_qvalues([0.01, np.nan, 0.04])
     assert np.isnan(q[1])
     np.testing.assert_allclose(q[[0, 2]], sps.false_discovery_control([0.01, 0.04]))
 
@@ -33,40 +37,40 @@ def test_bh_ignores_nan():
     ([3, 3, 4], [1, 3], 4 / 6),                  # 3:+1,0  3:+1,0  4:+1,+1
 ])
 def test_cliffs_delta_hand(x, y, expected):
-    assert S.cliffs_delta(x, y) == pytest.approx(expected)
+    assert cliffs_delta(x, y) == pytest.approx(expected)
 
 
 def test_cliffs_delta_antisymmetric_and_nan():
     x, y = [1.0, 7.0, 2.0, 9.0], [3.0, 3.0, 8.0]
-    assert S.cliffs_delta(x, y) == pytest.approx(-S.cliffs_delta(y, x))
+    assert cliffs_delta(x, y) == pytest.approx(-cliffs_delta(y, x))
     # 1:-1-1-1, 7:+1+1-1, 2:-1-1-1, 9:+1+1+1 -> (-3+1-3+3)/12
-    assert S.cliffs_delta(x, y) == pytest.approx(-2 / 12)
-    assert np.isnan(S.cliffs_delta([], [1.0]))
+    assert cliffs_delta(x, y) == pytest.approx(-2 / 12)
+    assert np.isnan(cliffs_delta([], [1.0]))
 
 
 @pytest.mark.parametrize("d, label", [(0.0, "negligible"), (0.1469, "negligible"), (0.147, "small"),
                                       (-0.329, "small"), (0.33, "medium"), (0.474, "large"),
                                       (-1.0, "large")])
 def test_magnitude(d, label):
-    assert S.cliffs_magnitude(d) == label
+    assert cliffs_magnitude(d) == label
 
 
 # ------------------------------------------------------------------ verdict rule edges
 def test_verdict_edges():
     # convention: p == alpha is significant; |delta| == threshold is a difference
-    assert S.verdict(0.05, 0.5, 0.05, 0.147) == "higher"
-    assert S.verdict(0.0500001, 0.5, 0.05, 0.147) == "same"
-    assert S.verdict(0.01, -0.147, 0.05, 0.147) == "lower"
-    assert S.verdict(0.01, 0.1469, 0.05, 0.147) == "same"
-    assert np.isnan(S.verdict(np.nan, 0.5))
-    assert S.outcome("lower", lower_is_better=True) == "better"
-    assert S.outcome("lower", lower_is_better=False) == "worse"
+    assert verdict(0.05, 0.5, 0.05, 0.147) == "higher"
+    assert verdict(0.0500001, 0.5, 0.05, 0.147) == "same"
+    assert verdict(0.01, -0.147, 0.05, 0.147) == "lower"
+    assert verdict(0.01, 0.1469, 0.05, 0.147) == "same"
+    assert np.isnan(verdict(np.nan, 0.5))
+    assert outcome("lower", lower_is_better=True) == "better"
+    assert outcome("lower", lower_is_better=False) == "worse"
 
 
 # ------------------------------------------------------------------ correlations
 def test_correlations_match_scipy(runs):
     runs = validate_runs(runs)
-    c = S.correlations(runs, n_boot=100, seed=0)
+    c = correlations(runs, n_boot=100, seed=0)
     ok = runs[(runs.status == "ok") & (runs.subject == "digits_cnn") & (runs["mode"] == "single")
               & runs.hyperparameter.isin(["none", "lr"])]
     x, y = ok["hp_lr"].to_numpy(), ok["metric_value"].to_numpy()
@@ -85,7 +89,7 @@ def test_correlations_match_scipy(runs):
 
 
 def test_correlation_bh_family(runs):
-    c = S.correlations(validate_runs(runs), n_boot=20)
+    c = correlations(validate_runs(runs), n_boot=20)
     fam = c[(c.subject == "mlp") & (c["mode"] == "pair") & (c.method == "pearson")]
     np.testing.assert_allclose(fam.q_value, sps.false_discovery_control(fam.p_value))
     assert len(fam) == 3 * 8  # 3 hps x 8 metrics (net energy all NaN: skipped)
@@ -95,13 +99,13 @@ def test_correlation_bh_family(runs):
 
 def test_bootstrap_reproducible(runs):
     runs = validate_runs(runs)
-    a = S.correlations(runs, n_boot=200, seed=7)
-    b = S.correlations(runs, n_boot=200, seed=7)
-    d = S.correlations(runs, n_boot=200, seed=8)
+    a = correlations(runs, n_boot=200, seed=7)
+    b = correlations(runs, n_boot=200, seed=7)
+    d = correlations(runs, n_boot=200, seed=8)
     pd.testing.assert_frame_equal(a, b)
     assert not np.allclose(a.ci_low.dropna(), d.ci_low.dropna())
     # a test's interval does not depend on which other groups are analysed
-    one = S.correlations(runs[runs.subject == "mlp"], n_boot=200, seed=7)
+    one = correlations(runs[runs.subject == "mlp"], n_boot=200, seed=7)
     pd.testing.assert_frame_equal(
         one[["ci_low", "ci_high"]].reset_index(drop=True),
         a[a.subject == "mlp"][["ci_low", "ci_high"]].reset_index(drop=True))
@@ -111,7 +115,7 @@ def test_constant_x_gives_nan_with_note(runs_factory):
     raw = runs_factory(mutants={"gamma": [0.7, 0.7]})
     raw["run_id"] = [f"r{i}" for i in range(len(raw))]  # the two mutants share an id
     runs = validate_runs(raw)
-    c = S.correlations(runs, n_boot=50)
+    c = correlations(runs, n_boot=50)
     assert c.coefficient.isna().all()
     assert c.note.str.contains("constant hyperparameter").all()
 
@@ -119,7 +123,7 @@ def test_constant_x_gives_nan_with_note(runs_factory):
 # ------------------------------------------------------------------ mutant comparisons
 def test_compare_mutants_against_scipy(runs):
     runs = validate_runs(runs)
-    comp = S.compare_mutants(runs, n_boot=200, seed=1)
+    comp = compare_mutants(runs, n_boot=200, seed=1)
     r = comp[(comp.mutant_id == "digits_cnn__epochs__x5") & (comp["mode"] == "single")
              & (comp.metric == "total_energy_j")].iloc[0]
     sel = runs[(runs.subject == "digits_cnn") & (runs["mode"] == "single")]
@@ -146,19 +150,19 @@ def test_compare_mutants_against_scipy(runs):
 
 def test_compare_mutants_mwu_and_loss_direction(runs_factory):
     runs = validate_runs(runs_factory(metric_name="loss", mutants={"lr": [0.01]}))
-    comp = S.compare_mutants(runs, n_boot=50, test="mwu")
+    comp = compare_mutants(runs, n_boot=50, test="mwu")
     r = comp[comp.metric == "metric_value"].iloc[0]
     assert r.p_value == r.mwu_p and r.test == "mwu"
     # the "loss" fell from ~0.95 to ~0.85: lower is better for a loss
     assert r.verdict == "lower" and r.outcome == "better"
     with pytest.raises(ValueError):
-        S.compare_mutants(runs, test="t")
+        compare_mutants(runs, test="t")
 
 
 def test_too_few_runs_gives_nan_verdict(runs_factory):
     statuses = {("digits_cnn__lr__x0.1", k): "failed" for k in range(4)}
     runs = validate_runs(runs_factory(mutants={"lr": [0.1]}, statuses=statuses))
-    comp = S.compare_mutants(runs, n_boot=50)
+    comp = compare_mutants(runs, n_boot=50)
     assert comp.verdict.isna().all()
     assert comp.note.str.contains("fewer than 2").all()
     assert (comp.n_excluded_mutant == 4).all()
@@ -168,15 +172,15 @@ def test_all_nan_gpu_is_skipped_not_zero(runs_factory):
     runs = runs_factory(mutants={"epochs": [5.0]})
     runs["gpu_energy_j"] = np.nan
     runs = validate_runs(runs)
-    comp = S.compare_mutants(runs, n_boot=50)
+    comp = compare_mutants(runs, n_boot=50)
     assert "gpu_energy_j" not in set(comp.metric)
-    assert "gpu_energy_j" not in set(S.correlations(runs, n_boot=20).metric)
+    assert "gpu_energy_j" not in set(correlations(runs, n_boot=20).metric)
 
 
 # ------------------------------------------------------------------ win / tie / loss
 def test_win_tie_loss_counts(runs):
-    comp = S.compare_mutants(validate_runs(runs), n_boot=50)
-    wtl = S.win_tie_loss(comp)
+    comp = compare_mutants(validate_runs(runs), n_boot=50)
+    wtl = win_tie_loss(comp)
     n_mutants = {"epochs": 4, "lr": 3, "gamma": 2}
     sums = wtl.groupby(["subject", "mode", "hyperparameter", "energy_metric"])["count"].sum()
     for (subject, mode, hp, metric), total in sums.items():
@@ -190,8 +194,8 @@ def test_win_tie_loss_counts(runs):
 # ------------------------------------------------------------------ sensitivity
 def test_sensitivity_pair_amplifies(runs):
     runs = validate_runs(runs)
-    comp = S.compare_mutants(runs, n_boot=50)
-    per, tests, cv = S.sensitivity(runs, comp)
+    comp = compare_mutants(runs, n_boot=50)
+    per, tests, cv = sensitivity(runs, comp)
     assert len(per) == 2 * 9
     e5 = per[(per.subject == "digits_cnn") & (per.mutant_id == "digits_cnn__epochs__x5")].iloc[0]
     assert e5.rel_change_single == pytest.approx(-0.5, abs=0.03)
@@ -212,8 +216,8 @@ def test_sensitivity_pair_amplifies(runs):
 
 def test_sensitivity_without_pair(runs_factory):
     runs = validate_runs(runs_factory())
-    per, tests, cv = S.sensitivity(runs, S.compare_mutants(runs, n_boot=20))
-    assert per.empty and list(per.columns) == S.SENS_MUTANT_COLUMNS
+    per, tests, cv = sensitivity(runs, compare_mutants(runs, n_boot=20))
+    assert per.empty and list(per.columns) == SENS_MUTANT_COLUMNS
     matched = tests[tests.kind == "matched"].iloc[-1]
     assert matched.n == 0 and np.isnan(matched.wilcoxon_p)
     un = tests[tests.kind == "unmatched"].iloc[0]
@@ -224,9 +228,9 @@ def test_missing_original_or_partner_gives_note(runs_factory):
     runs = runs_factory(modes=("single", "pair"), mutants={"epochs": [5.0]})
     # pair-mode mutant trained beside a partner the original never had
     runs.loc[(runs["mode"] == "pair") & (runs.hyperparameter != "none"), "partner"] = "elsewhere"
-    comp = S.compare_mutants(validate_runs(runs), n_boot=20)
+    comp = compare_mutants(validate_runs(runs), n_boot=20)
     pair = comp[comp["mode"] == "pair"]
     assert pair.verdict.isna().all() and pair.note.str.contains("partner 'elsewhere'").all()
     assert comp[comp["mode"] == "single"].verdict.notna().all()
     no_orig = validate_runs(runs[runs.hyperparameter != "none"])
-    assert S.compare_mutants(no_orig, n_boot=20).note.str.startswith("no original run").all()
+    assert compare_mutants(no_orig, n_boot=20).note.str.startswith("no original run").all()

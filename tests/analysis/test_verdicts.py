@@ -8,9 +8,12 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from greenhp.analysis import analyse
-from greenhp.analysis import stats as S
+from greenhp.analysis import analyse, resampling
+from greenhp.analysis.comparison import _two_sample, _two_sample_many, compare_mutants
+from greenhp.analysis.correlation import bootstrap_corr_ci, bootstrap_corr_cis_many
+from greenhp.analysis.pair_sensitivity import sensitivity
 from greenhp.analysis.recommend import pareto_front, recommend
+from greenhp.analysis.resampling import bootstrap_means, rng_for
 from greenhp.analysis.summary import rst_escape, short_answers, write_summary
 from greenhp.analysis.tables import validate_runs
 
@@ -42,7 +45,7 @@ def test_minimised_metric_is_better_when_lower():
         validate_runs(raw)
     for runs in (validate_runs(raw.assign(metric_direction="minimize")),
                  validate_runs(raw, {"test_mse": "minimize"})):
-        comp = S.compare_mutants(runs, n_boot=50)
+        comp = compare_mutants(runs, n_boot=50)
         task = comp[comp.metric == "metric_value"].set_index("mutant_id")
         assert task.loc["digits_cnn__epochs__x5", "verdict"] == "lower"
         assert task.loc["digits_cnn__epochs__x5", "outcome"] == "better"
@@ -92,7 +95,7 @@ def test_student_and_welch_verdicts_differ():
     runs = validate_runs(table)
     by = {}
     for test in ("welch", "student"):
-        comp = S.compare_mutants(runs, n_boot=50, test=test)
+        comp = compare_mutants(runs, n_boot=50, test=test)
         by[test] = comp[comp.metric == "total_energy_j"].iloc[0]
     a = np.array([100, 100.5, 99.5, 100.2, 99.8, 100.1, 99.9, 100.3])
     b = np.array([96.0, 99.0, 93.0])
@@ -101,7 +104,7 @@ def test_student_and_welch_verdicts_differ():
     assert by["student"].verdict == "lower" and by["welch"].verdict == "same"
     assert by["student"].test == "student"
     with pytest.raises(ValueError, match="test must be one of welch, student, mwu"):
-        S.compare_mutants(runs, test="ttest")
+        compare_mutants(runs, test="ttest")
 
 
 def test_disagreeing_tests_are_flagged(tmp_path):
@@ -169,8 +172,8 @@ def test_question3_matches_by_value_and_tests_without_matching():
     pair["mutant_id"] = pair["mutant_id"].str.replace("__x", "__p")  # own ids, as the reference study
     pair["run_id"] = pair["run_id"] + "-p"
     runs = validate_runs(pd.concat([single, pair], ignore_index=True))
-    comp = S.compare_mutants(runs, n_boot=50)
-    per, tests, _ = S.sensitivity(runs, comp)
+    comp = compare_mutants(runs, n_boot=50)
+    per, tests, _ = sensitivity(runs, comp)
     assert list(per.mutant_id) == ["digits_cnn__epochs__p5"]
     assert per.mutant_id_single.iloc[0] == "digits_cnn__epochs__x5" and per.match.iloc[0] == "same value"
     m = tests[(tests.kind == "matched") & (tests.scope == "overall")].iloc[0]
@@ -195,7 +198,7 @@ def test_question3_answerable_without_matching_mutants():
 # ---------------------------------------------------------------- sorting, bootstrap
 def test_comparisons_sort_mutant_ids_naturally():
     raw = make_runs(mutants={"lr": [823.0, 1070.0, 9.0]})
-    comp = S.compare_mutants(validate_runs(raw), n_boot=20)
+    comp = compare_mutants(validate_runs(raw), n_boot=20)
     assert list(dict.fromkeys(comp.mutant_id)) == [
         "digits_cnn__lr__x9", "digits_cnn__lr__x823", "digits_cnn__lr__x1070"]
 
@@ -224,7 +227,7 @@ def test_fast_bootstrap_equals_copying_resamples(x_kind, y_ties):
             r = np.array([sps.pearsonr(a, b).statistic if np.ptp(a) and np.ptp(b) else np.nan
                           for a, b in zip(xb, yb)])
         want = np.percentile(r[np.isfinite(r)], [2.5, 97.5])
-        got = S.bootstrap_corr_ci(x, y, method, 300, np.random.default_rng(1))
+        got = bootstrap_corr_ci(x, y, method, 300, np.random.default_rng(1))
         np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
@@ -296,8 +299,8 @@ def test_batched_two_sample_tests_equal_one_by_one(sizes, equal_var):
     g = np.random.default_rng(3)
     a = np.round(g.normal(10, 1, na), 1)  # ties, within and across samples
     bs = [np.round(g.normal(10 + 0.3 * i, 1 + 0.2 * i, nb), 1) for i, nb in enumerate(nbs)]
-    got = S._two_sample_many(a, bs, equal_var)
-    want = [S._two_sample(a, b, equal_var) for b in bs]
+    got = _two_sample_many(a, bs, equal_var)
+    want = [_two_sample(a, b, equal_var) for b in bs]
     np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-12)
 
 
@@ -305,25 +308,25 @@ def test_bootstrap_means_are_those_of_copying_resamples():
     g = np.random.default_rng(4)
     v = g.normal(size=(30, 3))
     v[[2, 7], 2] = np.nan  # the third metric misses two runs: its own resamples
-    got = S.bootstrap_means(v, 200, 7, ("s", "single", "", "original"))
+    got = bootstrap_means(v, 200, 7, ("s", "single", "", "original"))
     for j in range(3):
         col = v[:, j][np.isfinite(v[:, j])]
         mask = np.isfinite(v[:, j])
-        rng = S.rng_for(7, "s", "single", "", "original", col.size,
-                        zlib.crc32(np.packbits(mask).tobytes()))
+        rng = rng_for(7, "s", "single", "", "original", col.size,
+                      zlib.crc32(np.packbits(mask).tobytes()))
         want = col[rng.integers(0, col.size, size=(200, col.size))].mean(axis=1)
         np.testing.assert_allclose(got[j], want, rtol=1e-12)
     # the first two metrics share their resamples; a column's means do not depend on the others
-    alone = S.bootstrap_means(v[:, :1], 200, 7, ("s", "single", "", "original"))
+    alone = bootstrap_means(v[:, :1], 200, 7, ("s", "single", "", "original"))
     np.testing.assert_allclose(alone[0], got[0], rtol=1e-12)
-    assert S.bootstrap_means(v[:1], 200, 7, ("k",)) == [None, None, None]  # fewer than 2 runs
+    assert bootstrap_means(v[:1], 200, 7, ("k",)) == [None, None, None]  # fewer than 2 runs
 
 
 def test_bootstrap_means_do_not_depend_on_the_memory_chunks(monkeypatch):
     v = np.random.default_rng(6).normal(size=(50, 2))
-    whole = S.bootstrap_means(v, 300, 1, ("x",))
-    monkeypatch.setattr(S, "_BOOT_CELLS", 50 * 7)  # 7 resamples at a time
-    chunked = S.bootstrap_means(v, 300, 1, ("x",))
+    whole = bootstrap_means(v, 300, 1, ("x",))
+    monkeypatch.setattr(resampling, "_BOOT_CELLS", 50 * 7)  # 7 resamples at a time
+    chunked = bootstrap_means(v, 300, 1, ("x",))
     for a, b in zip(whole, chunked):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
@@ -342,10 +345,10 @@ def test_correlation_intervals_do_not_depend_on_the_chunks():
     g = np.random.default_rng(8)
     x = g.choice([1.0, 2.0, 4.0], 60)
     ys = [g.normal(size=60) + x, np.round(g.normal(size=60), 0)]
-    want = S.bootstrap_corr_cis_many(x, ys, 200, np.random.default_rng(2))
+    want = bootstrap_corr_cis_many(x, ys, 200, np.random.default_rng(2))
     flat = lambda cis: [v for c in cis for m in ("pearson", "spearman") for v in c[m]]  # noqa: E731
     for chunk in (1, 7, 200):
-        got = S.bootstrap_corr_cis_many(x, ys, 200, np.random.default_rng(2), chunk=chunk)
+        got = bootstrap_corr_cis_many(x, ys, 200, np.random.default_rng(2), chunk=chunk)
         np.testing.assert_allclose(flat(got), flat(want), rtol=1e-12)  # Pearson: BLAS sum order
 
 

@@ -16,15 +16,16 @@ from .recommend import DEFAULT_CARBON_G_PER_KWH, DEFAULT_PRICE_PER_KWH, pareto_f
 from .tables import ENERGY_METRICS, METRICS, REQUIRED_COLUMNS, load_runs, validate_runs
 
 # The statistics (scipy) load on first use: the import job only needs the tables, and scipy.stats
-# alone takes about a second to import.
-_STATS = ("compare_mutants", "correlations", "sensitivity", "win_tie_loss")
+# alone takes about a second to import. Name -> the module (one per question) that defines it.
+_STATS = {"correlations": "correlation", "compare_mutants": "comparison",
+          "win_tie_loss": "comparison", "sensitivity": "pair_sensitivity"}
 
 
 def __getattr__(name: str):
     if name in _STATS:
-        from . import stats
+        from importlib import import_module
 
-        return getattr(stats, name)
+        return getattr(import_module(f"{__name__}.{_STATS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 TABLE_NAMES = ("correlations", "comparisons", "win_tie_loss", "sensitivity", "sensitivity_tests",
@@ -64,7 +65,9 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
     from greenhp.parallel import blas_threads, run_parts
 
     from .epochs import label_windows, require_window, subject_windows, window_view
-    from .stats import compare_mutants, correlations, sensitivity, win_tie_loss
+    from .comparison import compare_mutants, win_tie_loss
+    from .correlation import correlations
+    from .pair_sensitivity import sensitivity
 
     if isinstance(runs, (str, Path)):
         runs = load_runs(runs, metric_directions)

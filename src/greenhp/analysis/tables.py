@@ -386,26 +386,9 @@ def _resolve_directions(out: pd.DataFrame, settings: Mapping[str, str] | None) -
     out["metric_direction"] = col.astype(object)
 
 
-def validate_runs(df: pd.DataFrame, metric_directions: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Check a runs table, derive what can be derived, and return a copy with the analysis dtypes.
-
-    Required: REQUIRED_COLUMNS and one column of each REQUIRED_ONE_OF group; the rest is derived
-    or left empty as COLUMN_DOCS says. Rejected with one ValueError naming the problem: a missing
-    column, an empty identity cell, a mode other than single/pair, a duplicated run_id, a
-    non-numeric number, an infinite, negative or absurd (> MAX_ENERGY_J) energy or duration, a
-    non-finite task metric of an ok run, a mutant whose value contradicts its ``hp_<h>``, an
-    ``hp_<h>`` that cannot be derived, an undeclared metric direction.
-
-    Text columns: ``str`` with NaN for empty cells; numbers: float (``repetition``: Int64);
-    ``energy_estimated``: nullable boolean; ``original``, ``value`` and ``hp_*``: float when every
-    non-empty cell is a number, else left as text.
-    """
-    cols = [str(c).strip().lstrip("\ufeff") for c in df.columns]
-    dup = sorted({c for c in cols if cols.count(c) > 1})
-    if dup:
-        raise ValueError(f"runs table: column(s) {', '.join(dup)} appear more than once")
-    check_columns(cols)
-    src = df.set_axis(cols, axis=1).reset_index(drop=True)
+def _identity_columns(src: pd.DataFrame) -> pd.DataFrame:
+    """The text columns; identity checked (run_id, subject, mutant_id, hyperparameter and status
+    filled, each run_id once); ``mode`` derived and checked; ``operator`` derived."""
     out = pd.DataFrame(index=src.index)
     for c in TEXT_COLUMNS:
         out[c] = _text(src[c]) if c in src else pd.Series(np.nan, index=src.index, dtype=object)
@@ -429,12 +412,17 @@ def validate_runs(df: pd.DataFrame, metric_directions: Mapping[str, str] | None 
     if "operator" not in src:
         out["operator"] = pd.Series(ORIGINAL, index=out.index, dtype=object).where(
             out["hyperparameter"] == ORIGINAL, np.nan)
+    return out
+
+
+def _energy_columns(out: pd.DataFrame, src: pd.DataFrame) -> None:
+    """The numeric columns (in place), the total energy, its domains and kWh derived where absent,
+    every energy and the duration checked for range."""
     for c in ("original", "value"):
         out[c] = _maybe_numeric(src[c]) if c in src else pd.Series(np.nan, index=src.index)
     for c in NUMERIC_COLUMNS:
         if c not in ("original", "value"):
             out[c] = _to_numeric(src[c], c) if c in src else pd.Series(np.nan, index=src.index)
-    # derived energies
     if "total_energy_j" not in src:
         present = [c for _, c in DOMAIN_COLUMNS if c in src]
         out["total_energy_j"] = out[present].sum(axis=1, min_count=1)
@@ -453,7 +441,11 @@ def validate_runs(df: pd.DataFrame, metric_directions: Mapping[str, str] | None 
         _check_range(out, c, None, MAX_ENERGY_J, f"net energies must be finite, below {MAX_ENERGY_J:g} J")
     _check_range(out, "duration_s", 0.0, MAX_DURATION_S,
                  f"durations must be finite, non-negative seconds below {MAX_DURATION_S:g}")
-    # the task metric
+
+
+def _task_metric_columns(out: pd.DataFrame, src: pd.DataFrame) -> None:
+    """``metric_value``, ``metric_name`` and ``accuracy`` (in place): each derived from the others
+    where absent; one task metric per subject; an ok run's metric finite."""
     if "metric_value" not in src:
         out["metric_value"] = out["accuracy"]
         if "metric_name" not in src:
@@ -479,7 +471,10 @@ def validate_runs(df: pd.DataFrame, metric_directions: Mapping[str, str] | None 
     ok = out["status"] == OK
     for c in ("metric_value", "accuracy"):
         _check_range(out, c, None, np.inf, "the task metric of an ok run must be finite", rows=ok)
-    _resolve_directions(out, metric_directions)
+
+
+def _repetition_and_estimates(out: pd.DataFrame, src: pd.DataFrame) -> None:
+    """``repetition`` (whole numbers), ``energy_estimated`` (else from the ``*_method`` columns)."""
     rep = _to_numeric(src["repetition"], "repetition") if "repetition" in src else pd.Series(np.nan, index=src.index)
     if (rep.dropna() % 1 != 0).any():
         raise ValueError("runs table: column 'repetition' holds non-integer values")
@@ -494,6 +489,11 @@ def validate_runs(df: pd.DataFrame, metric_directions: Mapping[str, str] | None 
             is_est = pd.concat([m.fillna("").str.startswith("estimate") for m in methods], axis=1).any(axis=1)
             est[any_m] = is_est[any_m]
         out["energy_estimated"] = est
+
+
+def _hyperparameter_and_window_columns(out: pd.DataFrame, src: pd.DataFrame) -> None:
+    """The ``hp_<h>`` columns (derived by _fill_hyperparameters, finite where numeric) and the
+    training window's optional columns, in place."""
     for c in src.columns:
         if c.startswith(HP_PREFIX):
             out[c] = _maybe_numeric(src[c])
@@ -507,8 +507,35 @@ def validate_runs(df: pd.DataFrame, metric_directions: Mapping[str, str] | None 
             if c.endswith("_energy_j") and "_net_" not in c:
                 _check_range(out, c, 0.0, MAX_ENERGY_J,
                              f"energies must be finite, non-negative joules below {MAX_ENERGY_J:g}")
-    extra = [c for c in src.columns if c not in out.columns]
-    for c in extra:
+
+
+def validate_runs(df: pd.DataFrame, metric_directions: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Check a runs table, derive what can be derived, and return a copy with the analysis dtypes.
+
+    Required: REQUIRED_COLUMNS and one column of each REQUIRED_ONE_OF group; the rest is derived
+    or left empty as COLUMN_DOCS says. Rejected with one ValueError naming the problem: a missing
+    column, an empty identity cell, a mode other than single/pair, a duplicated run_id, a
+    non-numeric number, an infinite, negative or absurd (> MAX_ENERGY_J) energy or duration, a
+    non-finite task metric of an ok run, a mutant whose value contradicts its ``hp_<h>``, an
+    ``hp_<h>`` that cannot be derived, an undeclared metric direction.
+
+    Text columns: ``str`` with NaN for empty cells; numbers: float (``repetition``: Int64);
+    ``energy_estimated``: nullable boolean; ``original``, ``value`` and ``hp_*``: float when every
+    non-empty cell is a number, else left as text.
+    """
+    cols = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup:
+        raise ValueError(f"runs table: column(s) {', '.join(dup)} appear more than once")
+    check_columns(cols)
+    src = df.set_axis(cols, axis=1).reset_index(drop=True)
+    out = _identity_columns(src)
+    _energy_columns(out, src)
+    _task_metric_columns(out, src)
+    _resolve_directions(out, metric_directions)
+    _repetition_and_estimates(out, src)
+    _hyperparameter_and_window_columns(out, src)
+    for c in [c for c in src.columns if c not in out.columns]:  # the table's other columns
         out[c] = src[c]
     order = [c for c in RUN_COLUMNS if c in out.columns] + [c for c in out.columns if c not in RUN_COLUMNS]
     return out[order]
