@@ -1,9 +1,10 @@
 """Snakemake script: the study's figures (PNG + SVG beside it) and the summary page (rst + html)."""
 from greenhp.analysis import TABLE_NAMES, read_tables
-from greenhp.analysis.epochs import DEFAULT_WINDOW, load_epochs, summary_lines
+from greenhp.analysis.epochs import load_epochs
 from greenhp.analysis.plots import EPOCH_PLOT_NAMES, PLOT_NAMES, write_named
-from greenhp.analysis.summary import footprint_lines, rst_to_html, write_summary
+from greenhp.analysis.summary import footprint_lines, rst_to_html, what_if_lines, write_summary
 from greenhp.analysis.tables import load_checked
+from greenhp.analysis.windows import DEFAULT_WINDOW
 from greenhp.scriptlog import log_to
 
 log_to(snakemake.log[0], "plots")  # noqa: F821 - a failure's traceback goes there too
@@ -15,7 +16,7 @@ epochs = load_epochs(sm.input.epochs) if "epochs" in sm.input.keys() else None
 early = None
 if "early_stop" in sm.input.keys():
     ep = read_tables({n: sm.input[n] for n in ("early_stop", "epoch_predictions")})
-    early = summary_lines(ep["early_stop"], ep["epoch_predictions"], sm.params.tolerance)
+    early = what_if_lines(ep["early_stop"], ep["epoch_predictions"], sm.params.tolerance)
 write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES + EPOCH_PLOT_NAMES if n in sm.output.keys()},
             runs_dir=getattr(sm.params, "runs_dir", None) or None, window=window, epochs=epochs,
             workers=sm.threads, metric_directions=getattr(sm.params, "metric_directions", None) or None,

@@ -1,12 +1,12 @@
 """Snakemake script: every statistics table of the study (see greenhp.analysis.analyse).
 ``analysis.window: training_strict`` with a subject whose runs lack the training window stops the
-job with one line naming the runs table and those subjects (greenhp.analysis.epochs.WindowError)."""
+job with one line naming the runs table and those subjects (greenhp.analysis.windows.WindowError)."""
 import logging
 import sys
 
 from greenhp.analysis import TABLE_NAMES, analyse, load_runs, write_tables
-from greenhp.analysis.epochs import DEFAULT_WINDOW, WindowError
 from greenhp.analysis.tables import save_checked
+from greenhp.analysis.windows import DEFAULT_WINDOW, WindowError
 from greenhp.scriptlog import log_to
 
 log_to(snakemake.log[0], "stats")  # noqa: F821 - a failure's traceback goes there too

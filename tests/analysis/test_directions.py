@@ -10,9 +10,9 @@ import greenhp.analysis.tables as tables
 import greenhp.subjects.base as base
 from greenhp import directions
 from greenhp.analysis import analyse, analyse_epochs, validate_runs
-from greenhp.analysis.epochs import (DEFAULT_TOLERANCE, check_tolerance, draw_epoch_curves, early_stop,
-                                     summary_lines)
-from greenhp.analysis.plots import draw_tradeoff
+from greenhp.analysis.epochs import DEFAULT_TOLERANCE, check_tolerance, early_stop
+from greenhp.analysis.plots import draw_epoch_curves, draw_tradeoff
+from greenhp.analysis.summary import what_if_lines
 from greenhp.subjects.base import Subject
 
 PER_EPOCH_J = 10.0
@@ -124,7 +124,7 @@ def test_default_tolerance_stops_a_perplexity_where_its_curve_flattens(runs_fact
     acc = validate_runs(_runs(runs_factory, "accuracy"))
     a = _original(early_stop(_epochs(acc, lambda k: 0.95 - 0.85 * np.exp(-(k - 1)), "accuracy", 8), acc))
     assert 2 < a["stop_epoch"] < 8 and a["final_metric"] - a["metric_at_stop"] <= 0.05 * 0.85 + 1e-9
-    lines = summary_lines(early_stop(ep, runs), None, 0.05)
+    lines = what_if_lines(early_stop(ep, runs), None, 0.05)
     assert any("epoch 3 of 8" in line and "lower is better" in line for line in lines)
     assert any("5 % of its curve's span" in line for line in lines)
 
@@ -187,7 +187,7 @@ def test_a_non_finite_metric_at_the_last_epoch_is_not_replaced_by_an_earlier_one
     row = _original(early_stop(ep, runs))
     assert np.isnan(row["stop_epoch"]) and np.isnan(row["saving_j"]) and row["epochs"] == 3
     assert "after the last epoch (3) is missing or not finite" in row["note"]
-    lines = summary_lines(early_stop(ep, runs), None, 0.05)
+    lines = what_if_lines(early_stop(ep, runs), None, 0.05)
     assert any("no what-if" in line and r"last epoch \(3\)" in line for line in lines)  # rst-escaped
 
 

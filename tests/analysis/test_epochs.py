@@ -4,8 +4,10 @@ import pandas as pd
 import pytest
 
 from greenhp.analysis import analyse, analyse_epochs, validate_runs
-from greenhp.analysis.epochs import (describe_window, early_stop, epoch_curves_figure, epoch_predictions,
-                                     require_window, summary_lines, window_metrics)
+from greenhp.analysis.epochs import early_stop, epoch_predictions
+from greenhp.analysis.plots import epoch_curves_figure
+from greenhp.analysis.summary import what_if_lines
+from greenhp.analysis.windows import describe_window, require_window, window_metrics
 
 
 SETUP_J = 500.0  # same for every configuration: the whole-run energy's noise, not its signal
@@ -79,7 +81,7 @@ def test_early_stop_what_if(runs_factory):
     assert short["stop_epoch"] == 5 and short["saving_j"] == 0
     loose = early_stop(ep, runs, tolerance=0.5).set_index("mutant_id").loc["digits_cnn__original"]
     assert loose["stop_epoch"] == 3  # 0.8 >= 0.95 - 0.5 x 0.35
-    lines = summary_lines(es, epoch_predictions(ep, runs), 0.01)
+    lines = what_if_lines(es, epoch_predictions(ep, runs), 0.01)
     assert any("epoch 5 of 10" in line and "would save" in line for line in lines)
 
 

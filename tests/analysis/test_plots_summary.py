@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from greenhp.analysis import TABLE_NAMES, analyse, read_tables, write_tables
-from greenhp.analysis import plots
+from greenhp.analysis import drawing, plots
 from greenhp.analysis.summary import write_summary
 from greenhp.analysis.tables import validate_runs
 
@@ -145,13 +145,13 @@ def _busy_figure(n_points=300, legend_loc=None):
     import matplotlib
 
     rng = np.random.default_rng(1)
-    fig, axes = plots._panel_grid(4, 4.6, 3.8)
+    fig, axes = drawing.panel_grid(4, 4.6, 3.8)
     for k, ax in enumerate(axes.flat[:4]):
         xs = np.array([0.1, 0.2, 0.5, 1.0])
         line = ax.errorbar(xs, [3e4, 2e4, 2.5e4, 1e4], yerr=2e3, marker="o", capsize=3, label="single")
         ax.scatter(rng.choice(xs, n_points), rng.uniform(5e3, 4e4, n_points), s=10, alpha=0.6,
                    color=line[0].get_color(), zorder=3)
-        plots._log_axis(ax, "lr", xs)
+        drawing.log_axis(ax, "lr", xs)
         ax.legend(fontsize=6, **({"loc": legend_loc} if legend_loc else {}))
         ax.yaxis.set_major_formatter(matplotlib.ticker.EngFormatter(unit="J"))
         ax.set_title(f"panel {k}\nsecond line", fontsize=9)
@@ -168,9 +168,9 @@ def test_save_lays_out_once_and_draws_what_savefig_tight_draws(tmp_path, legend_
     import matplotlib.pyplot as plt
 
     fig = _busy_figure(legend_loc=legend_loc)
-    fig.savefig(tmp_path / "ref.png", dpi=plots.PNG_DPI, bbox_inches="tight")
+    fig.savefig(tmp_path / "ref.png", dpi=drawing.PNG_DPI, bbox_inches="tight")
     plt.close(fig)
-    png, svg = plots._save(_busy_figure(legend_loc=legend_loc), tmp_path / "fast")
+    png, svg = drawing.save(_busy_figure(legend_loc=legend_loc), tmp_path / "fast")
     assert png.read_bytes() == (tmp_path / "ref.png").read_bytes()
     assert svg.read_text().count("<text") > 20  # text stays text
 
@@ -201,10 +201,10 @@ def test_mean_ci_half_width_is_the_t_interval():
     rng = np.random.default_rng(3)
     for n in (2, 3, 5, 30, 1000):
         v = rng.normal(100.0, 5.0, n)
-        m, half = plots._mean_ci(v)
+        m, half = drawing.mean_ci(v)
         assert m == v.mean()
         assert half == sps.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n)
-    assert np.isnan(plots._mean_ci(np.array([1.0]))[1])
+    assert np.isnan(drawing.mean_ci(np.array([1.0]))[1])
 
 
 def test_plots_and_import_jobs_do_not_import_scipy_stats():

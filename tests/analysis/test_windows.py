@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from greenhp.analysis import TABLE_NAMES, analyse, plots
-from greenhp.analysis.epochs import DEFAULT_WINDOW, MIXED, WindowError, window_plan
+from greenhp.analysis.windows import DEFAULT_WINDOW, MIXED, WindowError, window_plan
 from greenhp.analysis.summary import write_summary
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,6 @@ RUNS_DIR = globals().get("RUNS_DIR", f"{ANALYSIS_DIR}/runs")
 LOG_DIR = globals().get("LOG_DIR", "logs")
 # The per-epoch table (rule aggregate_epochs in aggregate.smk); "" where there is none (re-analysis).
 EPOCHS_TABLE = globals().get("EPOCHS_TABLE", "")
-EPOCH_STATS = ["early_stop", "epoch_predictions"] if EPOCHS_TABLE else []
 # The run records and the estimate the summary's footprint section reads (common.smk in a study;
 # none in a re-analysis): declared inputs of rule plots, like every file a rule reads.
 RUN_RECORDS = globals().get("RUN_RECORDS", [])
@@ -18,11 +17,14 @@ ESTIMATE_INPUT = globals().get("estimate_if_present", [])
 # found under runs_dir when the workflow is parsed. The figure looks at no other file.
 RUN_TIMELINES = globals().get("RUN_TIMELINES", [])
 
+# The output names are the package's (neither loads scipy or matplotlib).
+from greenhp.analysis import EPOCH_TABLE_NAMES, TABLE_NAMES
+from greenhp.analysis.outputs import EPOCH_PLOT_NAMES, PLOT_NAMES
+from greenhp.analysis.text import rst_escape
+from greenhp.analysis.windows import DEFAULT_WINDOW
+
 # User-supplied text shown by the report's front page (workflow/report/workflow.rst), escaped for
 # reStructuredText: the report renders it with raw HTML enabled, so nothing may reach it unescaped.
-from greenhp.analysis.epochs import DEFAULT_WINDOW
-from greenhp.analysis.summary import rst_escape
-
 config["_report_rst"] = {
     "study": rst_escape(config.get("study", "")),
     "runs_table": rst_escape(config.get("runs_table", "")),
@@ -33,24 +35,16 @@ config["_report_rst"] = {
 # beside those of the tables. Snakemake gives a job at most --cores; with --cores 1 they run in turn.
 ANALYSIS_THREADS = 2
 
-STAT_TABLES = [
-    "correlations",
-    "comparisons",
-    "win_tie_loss",
-    "sensitivity",
-    "sensitivity_tests",
-    "variability",
-    "pareto",
-]
-PLOT_NAMES = ["correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", "power_timeline"] + (
-    ["epoch_curves"] if EPOCHS_TABLE else []
-)
+# results/stats/<name>.tsv; the recommendations go to results/recommendations.tsv
+STAT_TABLES = [name for name in TABLE_NAMES if name != "recommendations"]
+EPOCH_STATS = list(EPOCH_TABLE_NAMES) if EPOCHS_TABLE else []
+FIGURE_NAMES = list(PLOT_NAMES) + (list(EPOCH_PLOT_NAMES) if EPOCHS_TABLE else [])
 ANALYSIS_TABLES = (
     [f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in STAT_TABLES]
     + [f"{ANALYSIS_DIR}/recommendations.tsv"]
     + [f"{ANALYSIS_DIR}/stats/{name}.tsv" for name in EPOCH_STATS]
 )
-PLOTS = [f"{ANALYSIS_DIR}/plots/{name}.png" for name in PLOT_NAMES] + [
+PLOTS = [f"{ANALYSIS_DIR}/plots/{name}.png" for name in FIGURE_NAMES] + [
     f"{ANALYSIS_DIR}/summary.rst",
     f"{ANALYSIS_DIR}/summary.html",
 ]
@@ -136,9 +130,9 @@ rule plots:
                 caption=f"../report/{name}_plot.rst",
                 category="4. Plots",
             )
-            for name in PLOT_NAMES
+            for name in FIGURE_NAMES
         },
-        svg=[f"{ANALYSIS_DIR}/plots/{name}.svg" for name in PLOT_NAMES],
+        svg=[f"{ANALYSIS_DIR}/plots/{name}.svg" for name in FIGURE_NAMES],
         summary=f"{ANALYSIS_DIR}/summary.rst",
         summary_html=report(
             f"{ANALYSIS_DIR}/summary.html",

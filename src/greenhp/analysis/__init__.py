@@ -11,7 +11,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from .epochs import DEFAULT_WINDOW
+from .windows import DEFAULT_WINDOW
 from .recommend import DEFAULT_CARBON_G_PER_KWH, DEFAULT_PRICE_PER_KWH, pareto_front, recommend
 from .tables import ENERGY_METRICS, METRICS, REQUIRED_COLUMNS, load_runs, validate_runs
 
@@ -64,7 +64,7 @@ def analyse(runs: pd.DataFrame | str | Path, alpha: float = 0.05, delta_threshol
     """
     from greenhp.parallel import blas_threads, run_parts
 
-    from .epochs import label_windows, require_window, subject_windows, window_view
+    from .windows import label_windows, require_window, subject_windows, window_view
     from .comparison import compare_mutants, win_tie_loss
     from .correlation import correlations
     from .pair_sensitivity import sensitivity

@@ -1,11 +1,17 @@
 """Figures of a study (matplotlib, Agg backend). Each function saves ``<stem>.png`` and
 ``<stem>.svg`` and returns the written paths. Degenerate data gives a figure saying "no data"
 instead of an error. Any figure drawn from rows whose energy is an estimate says so in its
-labels: "(estimated: <methods>)"."""
+labels: "(estimated: <methods>)".
+
+Presentation layer of greenhp.analysis (docs/architecture.md): each figure is one function here
+(``<name>(..., out)``, with ``draw_<name>`` returning the unsaved figure where tests look at it),
+drawn from the statistics tables, the runs table and results/epochs.tsv; the helpers every figure
+uses (grids, saving, "no data", labels) are in greenhp.analysis.drawing. A new figure: its function
+here, its name in greenhp.analysis.outputs and an entry in write_named.
+"""
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Mapping
@@ -16,24 +22,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from scipy.special import stdtrit  # noqa: E402  (scipy.stats.t.ppf is stdtrit; not the 1 s import of scipy.stats)
 
 from greenhp.energy.command import timeline_path_for  # noqa: E402
 
-from .epochs import DEFAULT_WINDOW  # noqa: E402
+from .drawing import (  # noqa: E402
+    energy_label, estimate_notes, grid, label_points, log_axis, mean_ci, no_data, panel_grid, save,
+)
+from .epochs import configuration_key, curves, epoch_metric_direction  # noqa: E402
+from .outputs import EPOCH_PLOT_NAMES, PLOT_NAMES  # noqa: E402
 from .tables import (  # noqa: E402
-    HP_PREFIX, METHOD_COLUMNS, ORIGINAL, TASK_METRIC, better_word, direction_of, estimate_note,
+    HP_PREFIX, METHOD_COLUMNS, OK, ORIGINAL, TASK_METRIC, better_word, direction_of, estimate_note,
     ok_runs, partner_key,
 )
+from .text import PANEL, WITH, setting_label  # noqa: E402
+from .windows import DEFAULT_WINDOW, subject_windows, window_metric, window_plan  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-PLOT_NAMES = ("correlation_heatmap", "hp_vs_energy", "tradeoff", "sensitivity", "power_timeline")
-#: Hyperparameters whose mutants are drawn on a log scale (lr * 10^U, weight decay / (1 + 4U)):
-#: drawn on log x axes.
-LOG_HPS = frozenset({"lr", "weight_decay"})
-#: figures drawn from results/epochs.tsv (studies with phase marks; not in a re-analysis)
-EPOCH_PLOT_NAMES = ("epoch_curves",)
 #: A figure drawing more dots than this (one per run) draws them as an image in its SVG
 #: (``rasterized``; axes, lines and text stay vector): 100k vector markers make a 17 MB SVG that
 #: takes seconds to write and to open. The PNG is the same either way.
@@ -42,119 +47,10 @@ HEATMAP_METRICS = ("total_energy_j", "gpu_energy_j", "cpu_energy_j", "dram_energ
                    "total_net_energy_j", "duration_s", TASK_METRIC)
 
 
-
-def _panel_grid(n: int, width: float, height: float):
-    """A constrained-layout figure of ``n`` panels, at most 3 a row, each ``width`` x ``height``
-    inches; unused axes are switched off. Returns (figure, 2-D array of axes)."""
-    cols = min(n, 3)
-    rows_n = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(width * cols, height * rows_n), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[n:]:
-        ax.set_axis_off()
-    return fig, axes
-
-def _stem(out) -> Path:
-    p = Path(out)
-    if p.suffix.lower() in (".png", ".svg"):
-        p = p.with_suffix("")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return p
-
-
-PNG_DPI = 110
-
-
-def _pin_best_legends(fig, renderer) -> None:
-    """Give each legend placed "best" its chosen place as a fixed location. "best" scores each
-    candidate place against every point drawn in the axes (100k dots in hp_vs_energy), again on
-    every pass over the figure; once the layout is final the answer is the same each time, and
-    a fixed location puts the legend exactly there (the same anchored box)."""
-    for ax in fig.axes:
-        leg = ax.get_legend()
-        if leg is None or getattr(leg, "_loc", None) != 0:  # 0: "best"
-            continue
-        where = leg.get_window_extent(renderer).p0
-        for code in range(1, 11):  # the places "best" chooses among
-            leg.set_loc(code)
-            if (leg.get_window_extent(renderer).p0 == where).all():
-                break
-        else:  # not one of them (cannot happen): leave it to "best"
-            leg.set_loc(0)
-
-
-def _save(fig, out) -> list[Path]:
-    """``<stem>.png`` and ``<stem>.svg``, cropped to the drawn content as
-    ``savefig(bbox_inches="tight")`` crops. The figure is laid out (constrained layout), its
-    "best" legends placed and its bounding box found once, at the PNG's resolution, then each
-    file is drawn once with that layout: ``bbox_inches="tight"`` lays out and draws each file
-    twice (with 15 panels of ticks and legends, most of a figure's time). The PNG is the one
-    ``bbox_inches="tight"`` writes, byte for byte; the SVG (laid out at 72 dpi before) now has
-    the PNG's layout."""
-    stem = _stem(out)
-    paths = [stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".svg")]
-    dpi = fig.dpi
-    fig.set_dpi(PNG_DPI)
-    renderer = fig.canvas.get_renderer()
-    if fig.axes and fig.get_layout_engine() is not None:
-        try:  # as Figure.draw does
-            fig.get_layout_engine().execute(fig)
-        except ValueError:
-            pass
-    _pin_best_legends(fig, renderer)
-    bbox = fig.get_tightbbox(renderer).padded(plt.rcParams["savefig.pad_inches"])
-    with plt.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
-        fig.set_layout_engine(None)  # keep that layout for both files
-    fig.set_dpi(dpi)
-    fig.savefig(paths[0], dpi=PNG_DPI, bbox_inches=bbox)
-    with plt.rc_context({"svg.fonttype": "none"}):  # keep text as text: searchable, smaller
-        fig.savefig(paths[1], bbox_inches=bbox)
-    plt.close(fig)
-    return paths
-
-
-def _no_data(out, title: str, reason: str = "") -> list[Path]:
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.text(0.5, 0.5, "no data" + (f"\n({reason})" if reason else ""), ha="center", va="center",
-            fontsize=13, transform=ax.transAxes)
-    ax.set_title(title)
-    ax.set_axis_off()
-    return _save(fig, out)
-
-
-def _grid(n: int, w: float = 4.2, h: float = 3.4):
-    """_panel_grid's used axes as a flat list."""
-    fig, axes = _panel_grid(n, w, h)
-    return fig, list(axes.flat[:n])
-
-
-def _energy_label(rows: pd.DataFrame, base: str = "total energy (J)", note: str | None = None) -> str:
-    """``base`` and the estimate note of ``rows`` (or the ``note`` given) after it."""
-    note = estimate_note(rows) if note is None else note
-    return f"{base} {note}" if note else base
-
-
-def _estimate_notes(runs: pd.DataFrame):
-    """``note(subject, mode)``: estimate_note of the ok runs of that subject and mode. A note
-    depends only on the runs flagged ``energy_estimated``, so only those are kept and selected
-    per panel (selecting among all runs once per panel took ~0.3 s a figure at 100k runs)."""
-    if runs.empty or "energy_estimated" not in runs:
-        return lambda subject, mode: ""
-    ok = ok_runs(runs)
-    est = ok[ok["energy_estimated"].fillna(False).astype(bool)]
-    return lambda subject, mode: estimate_note(est[(est["subject"] == subject) & (est["mode"] == mode)])
-
-
 def _stars(q: float) -> str:
     if not np.isfinite(q):
         return ""
     return "***" if q < 0.001 else "**" if q < 0.01 else "*" if q < 0.05 else ""
-
-
-def _panel_title(subject, mode, partner=None) -> str:
-    if mode == "pair" and isinstance(partner, str) and partner:
-        return f"{subject} (pair)\nbeside {partner}"
-    return f"{subject} ({mode})"
 
 
 def _text_colour(value: float, cmap, norm) -> str:
@@ -170,7 +66,7 @@ def correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame, out) -> 
     stars from BH q-values (* < 0.05, ** < 0.01, *** < 0.001); the task metric's column names the
     metric and which way it is better (its declared direction)."""
     fig = draw_correlation_heatmap(correlations, runs)
-    return _no_data(out, HEATMAP_TITLE) if fig is None else _save(fig, out)
+    return no_data(out, HEATMAP_TITLE) if fig is None else save(fig, out)
 
 
 HEATMAP_TITLE = "Spearman correlation of hyperparameters with metrics"
@@ -191,11 +87,11 @@ def draw_correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame):
         return None
     c = c.assign(_p=partner_key(c["partner"]) if "partner" in c else "")
     panels = list(c.groupby(["subject", "mode", "_p"], sort=True))
-    fig, axes = _panel_grid(len(panels), 6.4, 4.6)
+    fig, axes = panel_grid(len(panels), 6.4, 4.6)
     cmap = plt.get_cmap("RdBu_r")
     norm = matplotlib.colors.Normalize(vmin=-1, vmax=1)
     im = None
-    notes = _estimate_notes(runs)
+    notes = estimate_notes(runs)
     for ax, ((subject, mode, partner), g) in zip(axes.flat, panels):
         metrics = [m for m in HEATMAP_METRICS if m in set(g["metric"])] + sorted(
             set(g["metric"]) - set(HEATMAP_METRICS))
@@ -217,38 +113,12 @@ def draw_correlation_heatmap(correlations: pd.DataFrame, runs: pd.DataFrame):
                                             for m in metrics], rotation=40, ha="right", fontsize=7)
         ax.set_yticks(range(len(hps)), hps, fontsize=8)
         note = notes(subject, mode)
-        ax.set_title(_panel_title(subject, mode, partner) + (f"\n{note}" if note else ""), fontsize=9)
+        ax.set_title(setting_label(subject, mode, partner, PANEL, escape=None) + (f"\n{note}" if note else ""),
+                     fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=axes, shrink=0.8, label="Spearman rho")
     fig.suptitle(HEATMAP_TITLE + "  [* q<0.05, ** q<0.01, *** q<0.001]", fontsize=10)
     return fig
-
-
-def _mean_ci(v: np.ndarray):
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return np.nan, np.nan
-    if v.size == 1:
-        return v[0], np.nan
-    half = stdtrit(v.size - 1, 0.975) * v.std(ddof=1) / math.sqrt(v.size)  # t.ppf(0.975, n - 1)
-    return v.mean(), half
-
-
-def _log_axis(ax, h: str, xs) -> None:
-    """Log x axis for log-drawn hyperparameters (LOG_HPS) or values spanning over 20x; plain
-    number labels (no 10^x offset text that garbles)."""
-    xs = np.asarray([x for x in xs if np.isfinite(x)], dtype=float)
-    if xs.size and xs.min() > 0 and (h in LOG_HPS or xs.max() / xs.min() > 20):
-        ax.set_xscale("log")
-        decades = math.log10(xs.max() / xs.min()) if xs.size else 0.0
-        ax.xaxis.set_major_formatter(matplotlib.ticker.LogFormatterSciNotation())
-        if decades < 1.5:  # few decades: label some minor ticks too (2, 5 x 10^k), small
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.LogFormatterSciNotation(
-                labelOnlyBase=False, minor_thresholds=(2, 2)))
-            ax.xaxis.set_minor_locator(matplotlib.ticker.LogLocator(subs=(2.0, 5.0)))
-        else:
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.tick_params(axis="x", which="both", labelsize=7)
 
 
 def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str | Mapping[str, str] = "total_energy_j") -> list[Path]:
@@ -257,14 +127,14 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str | Mapping[str, str]
     repetitions the t-interval is very wide: the dots show what was measured). Energies never go
     below 0, so the axis starts at 0 at the lowest and an interval reaching below it is cut there.
     ``energy_metric``: the runs-table column drawn, or {subject: column} where subjects are on
-    different energy windows (greenhp.analysis.epochs.window_plan); each panel's axis names its own."""
+    different energy windows (greenhp.analysis.windows.window_plan); each panel's axis names its own."""
     per = dict(energy_metric) if isinstance(energy_metric, Mapping) else {}
     default = "total_energy_j" if per else energy_metric
     cols = sorted(set(per.values()) | ({default} if not per else set()))
     title = f"{' or '.join(cols)} per hyperparameter value (mean ± 95% CI; dots: runs)"
     ok = ok_runs(runs) if not runs.empty else runs
     if ok.empty or not any(c in ok and ok[c].notna().any() for c in cols):
-        return _no_data(out, title)
+        return no_data(out, title)
     # only the columns drawn or labelled: each group and panel below copies its rows
     used = {"subject", "hyperparameter", "mode", "partner", *cols, "energy_estimated",
             *METHOD_COLUMNS}
@@ -278,8 +148,8 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str | Mapping[str, str]
             if HP_PREFIX + h in g:
                 panels.append((subject, h, g[g["hyperparameter"].isin([ORIGINAL, h])]))
     if not panels:
-        return _no_data(out, title, "no mutants")
-    fig, axes = _panel_grid(len(panels), 4.6, 3.8)
+        return no_data(out, title, "no mutants")
+    fig, axes = panel_grid(len(panels), 4.6, 3.8)
     rasterized = sum(len(g) for _, _, g in panels) > RASTER_POINTS
     for ax, (subject, h, g) in zip(axes.flat, panels):
         energy_metric = per.get(subject, default)
@@ -290,7 +160,7 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str | Mapping[str, str]
             y = gm[energy_metric]
             pts = []
             for xv, yy in y.groupby(x):
-                m, half = _mean_ci(yy.to_numpy(float))
+                m, half = mean_ci(yy.to_numpy(float))
                 if np.isfinite(m):
                     pts.append((xv, m, half))
             if pts:
@@ -305,7 +175,7 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str | Mapping[str, str]
                 orig = gm.loc[gm["hyperparameter"] == ORIGINAL, HP_PREFIX + h]
                 if orig.notna().any():
                     ax.axvline(float(orig.dropna().iloc[0]), color="grey", ls=":", lw=1)
-        _log_axis(ax, h, all_x)
+        log_axis(ax, h, all_x)
         if not drawn:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
         else:
@@ -314,12 +184,12 @@ def hp_vs_energy(runs: pd.DataFrame, out, energy_metric: str | Mapping[str, str]
                 ax.set_ylim(bottom=0)
         ax.set_xlabel(f"{h} (dotted: original)" + (", log scale" if ax.get_xscale() == "log" else ""),
                       fontsize=8)
-        ax.set_ylabel(_energy_label(g, energy_metric) + " (lower is better)", fontsize=7)
+        ax.set_ylabel(energy_label(g, energy_metric) + " (lower is better)", fontsize=7)
         ax.yaxis.set_major_formatter(matplotlib.ticker.EngFormatter(unit="J"))
         ax.tick_params(axis="y", labelsize=7)
         ax.set_title(subject, fontsize=9)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, out)
+    return save(fig, out)
 
 
 def configuration_label(hyperparameter, value, mutant_id) -> str:
@@ -336,59 +206,13 @@ def configuration_label(hyperparameter, value, mutant_id) -> str:
     return str(mutant_id).split("__", 1)[-1]
 
 
-#: Where a point's label may go, tried in turn (offset in points, alignment): beside the point,
-#: not on it; the first place that overlaps no label placed before (or the least bad) is taken.
-_LABEL_PLACES = ((4, 2, "left", "bottom"), (4, -2, "left", "top"), (-4, 2, "right", "bottom"),
-                 (-4, -2, "right", "top"), (0, 6, "center", "bottom"), (0, -6, "center", "top"))
-
-
-def _overlap(a, b) -> float:
-    """Overlap area of two boxes (x0, y0, x1, y1)."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    return w * h if w > 0 and h > 0 else 0.0
-
-
-def label_points(ax, xs, ys, labels, fontsize: float = 6) -> list:
-    """Write ``labels`` beside the points (xs, ys) of ``ax``, each at the first place of
-    _LABEL_PLACES that overlaps no label written before (else the least bad); returns the text
-    artists, in the order given. Boxes are measured once per label, in display units, without
-    drawing."""
-    from matplotlib.font_manager import FontProperties
-
-    fig = ax.figure
-    ax.get_xlim(), ax.get_ylim()  # settle the autoscaled limits before measuring
-    renderer = fig.canvas.get_renderer()
-    prop = FontProperties(size=fontsize)
-    px = fig.dpi / 72.0
-    at = ax.transData.transform(np.column_stack([np.asarray(xs, float), np.asarray(ys, float)]))
-    placed, texts = [], [None] * len(labels)
-    for i in sorted(range(len(labels)), key=lambda i: (xs[i], ys[i])):
-        w, h, _ = renderer.get_text_width_height_descent(labels[i], prop, ismath=False)
-        best = None
-        for place in _LABEL_PLACES:
-            dx, dy, ha, va = place
-            x0 = at[i, 0] + dx * px - (w if ha == "right" else w / 2 if ha == "center" else 0.0)
-            y0 = at[i, 1] + dy * px - (h if va == "top" else 0.0)
-            box = (x0, y0, x0 + w, y0 + h)
-            bad = sum(_overlap(box, b) for b in placed)
-            if best is None or bad < best[0]:
-                best = (bad, place, box)
-            if bad == 0:
-                break
-        _, (dx, dy, ha, va), box = best
-        placed.append(box)
-        texts[i] = ax.annotate(labels[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points",
-                               ha=ha, va=va, fontsize=fontsize, color="0.2")
-    return texts
-
 
 def tradeoff(runs: pd.DataFrame, pareto: pd.DataFrame, out) -> list[Path]:
     """Energy vs task metric per configuration (means), Pareto front as a line, per subject x
     mode x partner; the axes say which way is better (the metric's declared direction) and each
     point is labelled with its configuration (configuration_label)."""
     fig = draw_tradeoff(runs, pareto)
-    return _no_data(out, TRADEOFF_TITLE) if fig is None else _save(fig, out)
+    return no_data(out, TRADEOFF_TITLE) if fig is None else save(fig, out)
 
 
 TRADEOFF_TITLE = "Energy vs task metric (Pareto front)"
@@ -396,15 +220,13 @@ TRADEOFF_TITLE = "Energy vs task metric (Pareto front)"
 
 def draw_tradeoff(runs: pd.DataFrame, pareto: pd.DataFrame):
     """The figure of tradeoff (not saved), or None when there is nothing to draw."""
-    from .epochs import configuration_key
-
     p = pareto.dropna(subset=["mean_energy_j", "mean_metric"]) if not pareto.empty else pareto
     if p.empty:
         return None
     p = p.assign(_p=partner_key(p["partner"]) if "partner" in p else "")
     panels = list(p.groupby(["subject", "mode", "_p"], sort=True))
-    fig, axes = _panel_grid(len(panels), 4.8, 3.9)
-    notes = _estimate_notes(runs)
+    fig, axes = panel_grid(len(panels), 4.8, 3.9)
+    notes = estimate_notes(runs)
     for ax, ((subject, mode, partner), g) in zip(axes.flat, panels):
         g = g.iloc[sorted(range(len(g)), key=lambda i: configuration_key(
             g["mutant_id"].iat[i], g["hyperparameter"].iat[i], g["value"].iat[i]))]
@@ -417,14 +239,14 @@ def draw_tradeoff(runs: pd.DataFrame, pareto: pd.DataFrame):
         orig = g[g["hyperparameter"] == ORIGINAL]
         ax.scatter(orig["mean_energy_j"], orig["mean_metric"], marker="*", s=120, c="tab:red",
                    label="original", zorder=3)
-        ax.set_xlabel(_energy_label(g, f"mean {g['energy_metric'].iloc[0]}", notes(subject, mode))
+        ax.set_xlabel(energy_label(g, f"mean {g['energy_metric'].iloc[0]}", notes(subject, mode))
                       + " (lower is better)", fontsize=7)
         ax.set_ylabel(f"mean {task_metric_label(g, f'subject {subject!r}')}", fontsize=8)
         ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(unit="J"))
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
         ax.tick_params(labelsize=7)
         ax.margins(0.12)  # room for the labels of the outermost points
-        ax.set_title(_panel_title(subject, mode, partner), fontsize=9)
+        ax.set_title(setting_label(subject, mode, partner, PANEL, escape=None), fontsize=9)
         ax.legend(fontsize=6)
         label_points(ax, g["mean_energy_j"].to_numpy(float), g["mean_metric"].to_numpy(float),
                      [configuration_label(h, v, m) for h, v, m in
@@ -439,7 +261,7 @@ def sensitivity(per_mutant: pd.DataFrame, runs: pd.DataFrame, out) -> list[Path]
     d = (per_mutant.dropna(subset=["rel_change_single", "rel_change_pair"])
          if not per_mutant.empty else per_mutant)
     if d.empty:
-        return _no_data(out, title, "no mutant measured in both modes")
+        return no_data(out, title, "no mutant measured in both modes")
     fig, ax = plt.subplots(figsize=(6.0, 4.8), layout="constrained")
     keys = ["subject", "partner"] if "partner" in d else ["subject"]
     for key, g in d.groupby(keys, sort=True, dropna=False):
@@ -459,7 +281,61 @@ def sensitivity(per_mutant: pd.DataFrame, runs: pd.DataFrame, out) -> list[Path]
     ax.set_ylabel(f"pair: {metric} change (%) {note}".strip(), fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)
-    return _save(fig, out)
+    return save(fig, out)
+
+
+def epoch_curves_figure(epochs: pd.DataFrame, runs: pd.DataFrame, out, metric_directions=None) -> list[Path]:
+    """Cumulative training energy (x) against the task metric (y) epoch by epoch, one line per
+    configuration (mean over ok runs), one panel per subject x mode (pair: per partner); legends
+    in configuration order (configuration_key: the original first, then by hyperparameter and value,
+    as in the early-stop table)."""
+    fig = draw_epoch_curves(epochs, runs, metric_directions)
+    if fig is None:
+        return no_data(out, EPOCH_CURVES_TITLE, "no per-epoch data: runs without phase marks")
+    return save(fig, out)
+
+
+EPOCH_CURVES_TITLE = "Epoch curves: cumulative training energy vs task metric"
+
+
+def draw_epoch_curves(epochs: pd.DataFrame, runs: pd.DataFrame, metric_directions=None):
+    """The figure of epoch_curves_figure (not saved), or None when there is no per-epoch data.
+    The axis names the direction early_stop uses (epoch_metric_direction; ``metric_directions``
+    serves a per-epoch metric other than the task metric)."""
+    c = curves(epochs) if epochs is not None else pd.DataFrame()
+    if c.empty:
+        return None
+    info = (runs[runs["status"] == OK].drop_duplicates("mutant_id").set_index("mutant_id")
+            if not runs.empty else pd.DataFrame())
+    panels = list(c.groupby(["subject", "mode", "_partner"], sort=True))
+    fig, axes = grid(len(panels), 4.6, 3.6)
+    for ax, ((subject, mode, partner), g) in zip(axes, panels):
+        ids = list(g["mutant_id"].unique())
+        ids.sort(key=lambda m: configuration_key(
+            m, info["hyperparameter"].get(m) if "hyperparameter" in info else None,
+            info["value"].get(m) if "value" in info else None))
+        for mutant_id in ids:
+            gm = g[g["mutant_id"] == mutant_id].sort_values("epoch")
+            label = mutant_id.split("__", 1)[-1]
+            style = dict(lw=2.2, c="k") if label == "original" else dict(lw=1)
+            ax.plot(gm["total_energy_j"], gm["metric_value"], marker="o", ms=2.5, label=label, **style)
+        rows = runs[(runs["subject"] == subject) & (runs["mode"] == mode)] if not runs.empty else runs
+        note = estimate_note(rows[rows["status"] == OK]) if not rows.empty else ""
+        ax.set_xlabel(f"cumulative training energy (J) {note}".strip(), fontsize=8)
+        name = g["metric_name"].dropna()
+        ok = rows[rows["status"] == OK] if not rows.empty else rows
+        task = ok["metric_name"].dropna() if "metric_name" in ok else pd.Series(dtype=object)
+        direction, _ = epoch_metric_direction(name.iloc[0] if not name.empty else None,
+                                              task.iloc[0] if not task.empty else None,
+                                              direction_of(ok, f"subject {subject!r}"),
+                                              metric_directions)
+        better = better_word(direction)
+        ax.set_ylabel((name.iloc[0] if not name.empty else "metric") + (f" ({better})" if better else ""),
+                      fontsize=8)
+        ax.set_title(setting_label(subject, mode, partner, WITH, escape=None, pair_only=False), fontsize=9)
+        ax.legend(fontsize=6)
+    fig.suptitle(EPOCH_CURVES_TITLE, fontsize=10)
+    return fig
 
 
 def power_timeline(timeline_tsv, out, methods: str | None = None, label: str | None = None) -> list[Path]:
@@ -485,7 +361,7 @@ def power_timeline(timeline_tsv, out, methods: str | None = None, label: str | N
     ax.set_ylabel("power (W)" + (f" (estimated: {methods})" if methods else ""))
     ax.set_title(f"Power timeline: {label or path.name}", fontsize=9)
     ax.legend(fontsize=7)
-    return _save(fig, out)
+    return save(fig, out)
 
 
 def timeline_candidates(runs: pd.DataFrame, runs_dir) -> list[tuple[pd.Series, Path]]:
@@ -540,11 +416,11 @@ def timeline_figure(runs: pd.DataFrame, runs_dir, out, declared=None) -> list[Pa
     title = "Power timeline of one run"
     row, path = find_timeline(runs, runs_dir, declared=declared)
     if path is None:
-        return _no_data(out, title, "no power timeline in this study:\n"
+        return no_data(out, title, "no power timeline in this study:\n"
                         "timelines are recorded with energy.timeline: true on a GPU")
     paths = power_timeline(path, out, label=f"run {row['run_id']} ({path.name})")
     if not paths:
-        return _no_data(out, title, f"timeline {path.name} unusable; see log")
+        return no_data(out, title, f"timeline {path.name} unusable; see log")
     log.info("power timeline of run %s from %s", row["run_id"], path)
     return paths
 
@@ -560,14 +436,12 @@ def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
     """Draw the figures named in ``stems`` (keys from PLOT_NAMES) to those path stems.
     ``runs_dir``: the folder of the run records, where power timelines are looked for (``timelines``:
     the workflow's declared timeline files, the only ones looked at when given); ``window``:
-    the ``analysis.window`` of the statistics (greenhp.analysis.epochs: each subject is drawn on
+    the ``analysis.window`` of the statistics (greenhp.analysis.windows: each subject is drawn on
     the window window_plan gives it, as in the tables); ``epochs``: results/epochs.tsv;
     ``metric_directions``: ``analysis.metric_directions`` (a per-epoch metric other than the task's).
     ``workers`` > 1: the figures of the runs alone (RUNS_ONLY, hp_vs_energy the costliest of all)
     are drawn in a second process beside the others (greenhp.parallel)."""
     from greenhp.parallel import run_parts
-
-    from .epochs import epoch_curves_figure, subject_windows, window_metric, window_plan
 
     empty = pd.DataFrame()
     energy = {s: window_metric("total_energy_j", w)
@@ -587,7 +461,7 @@ def write_named(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
             return draw[name](stems[name])
         except Exception:  # noqa: BLE001 - log, then still leave a figure behind
             log.exception("plot %s failed; writing a 'no data' figure", name)
-            return _no_data(stems[name], name, "plot failed; see log")
+            return no_data(stems[name], name, "plot failed; see log")
 
     lanes = {"figures of the tables": [n for n in stems if n not in RUNS_ONLY],
              "figures of the runs": [n for n in stems if n in RUNS_ONLY]}

@@ -1,17 +1,28 @@
-"""A short reStructuredText page answering the study's three questions for this data."""
+"""A short reStructuredText page answering the study's three questions for this data.
+
+Presentation layer of greenhp.analysis (docs/architecture.md): each section of the page is one
+function here (``*_section`` with its heading, ``*_lines`` without), reading the statistics tables
+(greenhp.analysis.stats, .recommend, .epochs) and the runs table; write_summary puts them in
+order. Every string from the data is escaped with rst_escape (greenhp.analysis.text). A new
+section: its function here and one line in write_summary.
+"""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from .epochs import DEFAULT_WINDOW, MIXED
-from .tables import METHOD_COLUMNS, OK, ORIGINAL, estimated_methods
+from .epochs import DEFAULT_TOLERANCE
+from .tables import METHOD_COLUMNS, OK, ORIGINAL, better_word, estimated_methods
+from .text import WITH, fmt_p, fmt_value, is_true, rst_escape, setting_label
+from .windows import (
+    DEFAULT_WINDOW, MIXED, RESOLVED_WINDOWS, describe_window, energy_rows, window_metric, window_plan,
+)
 
-#: Markers around the "Short answers" block: the report's front page includes just that block
 #: (``.. include:: ... :start-after: / :end-before:`` in workflow/report/workflow.rst).
 SHORT_START = ".. short-answers-start"
 SHORT_END = ".. short-answers-end"
@@ -28,47 +39,11 @@ def _strength(rho: float) -> str:
     return "very strong" if a >= 0.8 else "strong" if a >= 0.6 else "moderate" if a >= 0.4 else "weak"
 
 
-def rst_escape(text) -> str:
-    """User-supplied text made inert in reStructuredText: whitespace runs (newlines included)
-    become one space, non-printable characters are dropped, and every character other than a
-    letter, digit or space is backslash-escaped, so no directive (``.. raw::``), role, link or
-    substitution can start inside it. Never put the result inside ````literal```` markup."""
-    s = " ".join("".join(ch for ch in str(text) if ch.isprintable() or ch.isspace()).split())
-    return "".join(ch if ch.isalnum() or ch == " " else "\\" + ch for ch in s)
-
-
 _e = rst_escape
-
-
-def _v(x) -> str:
-    """A hyperparameter value for prose: compact numbers, text escaped."""
-    try:
-        return f"{float(x):g}"
-    except (TypeError, ValueError):
-        return _e(x)
-
-
-def _where(subject, mode, partner=None) -> str:
-    """"subject (mode)" or "subject (pair, beside partner)", escaped."""
-    if mode == "pair" and isinstance(partner, str) and partner:
-        return f"{_e(subject)} (pair, beside {_e(partner)})"
-    return f"{_e(subject)} ({_e(mode)})"
 
 
 def _heading(text: str, ch: str) -> list[str]:
     return [text, ch * len(text), ""]
-
-
-def _fmt_p(p) -> str:
-    try:
-        p = float(p)
-    except (TypeError, ValueError):
-        return "n/a"
-    return "n/a" if not np.isfinite(p) else (f"{p:.2g}" if p >= 1e-4 else "< 1e-4")
-
-
-def _is_true(v) -> bool:
-    return v is True or str(v).strip().lower() == "true"
 
 
 def measurement_lines(runs: pd.DataFrame) -> list[str]:
@@ -95,8 +70,6 @@ def measurement_lines(runs: pd.DataFrame) -> list[str]:
 def _significant_corr(corr: pd.DataFrame, alpha: float, energy_metric: str) -> tuple[pd.DataFrame, int]:
     if corr.empty:
         return corr, 0
-    from .epochs import energy_rows
-
     c = energy_rows(corr[corr["method"] == "spearman"], "metric", energy_metric)
     c = c.dropna(subset=["coefficient"])
     sig = c[c["q_value"].astype(float) < alpha].sort_values("coefficient", key=np.abs, ascending=False)
@@ -120,8 +93,6 @@ def _sens_rows(sens_tests: pd.DataFrame, kind: str) -> pd.DataFrame:
 def _mixed(tables: Mapping[str, pd.DataFrame]) -> bool:
     """Whether the statistics hold subjects on different energy windows (their ``window`` column):
     then every line of the page names its row's window."""
-    from .epochs import RESOLVED_WINDOWS
-
     seen = set()
     for name in ("comparisons", "correlations"):
         t = tables.get(name)
@@ -136,6 +107,59 @@ def _window_tag(r, mixed: bool) -> str:
     if not mixed or not isinstance(w, str):
         return ""
     return " [whole-process window]" if w == "whole" else f" [{_e(w)} window]"
+
+@dataclass(frozen=True)
+class PairAnswer:
+    """Question 3's answer, worked out once from sensitivity_tests.tsv for both the short answers
+    and section 3: the overall test that answers it, its p-value, whether it is significant at
+    alpha and which way the modes differ."""
+    kind: str | None  # "matched" (Wilcoxon), "unmatched" (Mann-Whitney U) or None: not answerable
+    row: pd.Series | None  # the overall row of sensitivity_tests of that kind
+    p: float
+    significant: bool
+    larger: bool  # the changes are larger in pair mode (mean_diff > 0)
+
+
+def pair_answer(sens_tests: pd.DataFrame, alpha: float) -> PairAnswer:
+    """The Wilcoxon signed-rank test over the mutant comparisons matched across the modes when any
+    entered it; else Mann-Whitney U of every pair-mode against every single-mode comparison when
+    each side has at least two; else not answerable."""
+    matched = _sens_rows(sens_tests, "matched")
+    overall = matched[matched["scope"] == "overall"] if not matched.empty else matched
+    unm = _sens_rows(sens_tests, "unmatched")
+    unm = unm[unm["scope"] == "overall"] if not unm.empty else unm
+    if not overall.empty and int(overall["n"].iloc[0]) > 0:
+        kind, r, column = "matched", overall.iloc[0], "wilcoxon_p"
+    elif not unm.empty and int(unm["n_pair"].iloc[0]) >= 2 and int(unm["n_single"].iloc[0]) >= 2:
+        kind, r, column = "unmatched", unm.iloc[0], "mwu_p"
+    else:
+        return PairAnswer(None, None, float("nan"), False, False)
+    p = float(r[column]) if pd.notna(r[column]) else float("nan")
+    return PairAnswer(kind, r, p, bool(np.isfinite(p) and p < alpha), bool(r["mean_diff"] > 0))
+
+
+def _pair_short_answer(answer: PairAnswer) -> str:
+    """Question 3's short answer from pair_answer."""
+    r, p = answer.row, answer.p
+    if answer.kind == "matched":
+        more = "more" if answer.larger else "less"
+        if answer.significant:
+            return (f"Yes: over {int(r['n'])} mutant comparisons matched across the modes, energy "
+                    f"changed significantly {more} in pair mode than alone (mean difference of absolute "
+                    f"changes {100 * r['mean_diff']:.2f} percentage points, Wilcoxon p = {fmt_p(p)}).")
+        return (f"No: over {int(r['n'])} mutant comparisons matched across the modes, energy changes "
+                f"in pair mode were not significantly different from those alone (mean difference "
+                f"of absolute changes {100 * r['mean_diff']:.2f} percentage points, Wilcoxon "
+                f"p = {fmt_p(p)}).")
+    if answer.kind == "unmatched":
+        bigger = "larger" if answer.larger else "smaller"
+        verdict = (f"Yes: absolute energy changes are significantly {bigger} in pair mode"
+                   if answer.significant else "No: absolute energy changes in pair mode are "
+                   "not significantly different from those alone")
+        return (f"{verdict} (no mutant was measured in both modes; Mann-Whitney U of "
+                f"{int(r['n_pair'])} pair against {int(r['n_single'])} single comparisons, "
+                f"p = {fmt_p(p)}).")
+    return "Not answerable: no mutant was measured both alone and in pair mode."
 
 
 def short_answers(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha: float = 0.05,
@@ -156,50 +180,21 @@ def short_answers(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha:
         hps = ", ".join(_e(h) for h in sorted(set(sig["hyperparameter"].astype(str))))
         a1 = (f"Yes: {len(sig)} of {n_tested} hyperparameter-energy correlations (per subject, mode "
               f"and partner) are significant (q < {alpha}; hyperparameters: {hps}); the strongest is "
-              f"{_e(r['hyperparameter'])} in {_where(r['subject'], r['mode'], r.get('partner'))}"
+              f"{_e(r['hyperparameter'])} in {setting_label(r['subject'], r['mode'], r.get('partner'))}"
               f"{_window_tag(r, mixed)}, rho = {r['coefficient']:.2f} (n = {int(r['n'])}).")
     if recs.empty:
         a2 = ("No: no mutant used significantly less energy while keeping the task metric "
               "(with this data, no saving is statistically supported).")
     else:
         best = recs.sort_values("saving_pct", ascending=False).iloc[0]
-        est = " (energy partly estimated)" if _is_true(best["estimated"]) else ""
+        est = " (energy partly estimated)" if is_true(best["estimated"]) else ""
         cav = f" Caveat: {_e(best['caveats'])}." if isinstance(best.get("caveats"), str) else ""
         a2 = (f"Yes: {len(recs)} mutant comparison(s) save energy with no significant loss of "
               f"{_e(best['metric_name'])}; the largest saving is {_e(best['hyperparameter'])} "
-              f"{_v(best['original'])} -> {_v(best['value'])} for "
-              f"{_where(best['subject'], best['mode'], best.get('partner'))}{_window_tag(best, mixed)}: "
+              f"{fmt_value(best['original'])} -> {fmt_value(best['value'])} for "
+              f"{setting_label(best['subject'], best['mode'], best.get('partner'))}{_window_tag(best, mixed)}: "
               f"{best['saving_pct']:.1f} % per run{est}.{cav}")
-    matched = _sens_rows(sens_tests, "matched")
-    overall = matched[matched["scope"] == "overall"] if not matched.empty else matched
-    unm = _sens_rows(sens_tests, "unmatched")
-    unm = unm[unm["scope"] == "overall"] if not unm.empty else unm
-    if not overall.empty and int(overall["n"].iloc[0]) > 0:
-        r = overall.iloc[0]
-        p = float(r["wilcoxon_p"]) if pd.notna(r["wilcoxon_p"]) else float("nan")
-        more = "more" if r["mean_diff"] > 0 else "less"
-        if np.isfinite(p) and p < alpha:
-            a3 = (f"Yes: over {int(r['n'])} mutant comparisons matched across the modes, energy "
-                  f"changed significantly {more} in pair mode than alone (mean difference of absolute "
-                  f"changes {100 * r['mean_diff']:.2f} percentage points, Wilcoxon p = {_fmt_p(p)}).")
-        else:
-            a3 = (f"No: over {int(r['n'])} mutant comparisons matched across the modes, energy changes "
-                  f"in pair mode were not significantly different from those alone (mean difference "
-                  f"of absolute changes {100 * r['mean_diff']:.2f} percentage points, Wilcoxon "
-                  f"p = {_fmt_p(p)}).")
-    elif not unm.empty and int(unm["n_pair"].iloc[0]) >= 2 and int(unm["n_single"].iloc[0]) >= 2:
-        r = unm.iloc[0]
-        p = float(r["mwu_p"]) if pd.notna(r["mwu_p"]) else float("nan")
-        bigger = "larger" if r["mean_diff"] > 0 else "smaller"
-        verdict = (f"Yes: absolute energy changes are significantly {bigger} in pair mode"
-                   if np.isfinite(p) and p < alpha else "No: absolute energy changes in pair mode are "
-                   "not significantly different from those alone")
-        a3 = (f"{verdict} (no mutant was measured in both modes; Mann-Whitney U of "
-              f"{int(r['n_pair'])} pair against {int(r['n_single'])} single comparisons, "
-              f"p = {_fmt_p(p)}).")
-    else:
-        a3 = "Not answerable: no mutant was measured both alone and in pair mode."
-    return [a1, a2, a3]
+    return [a1, a2, _pair_short_answer(pair_answer(sens_tests, alpha))]
 
 
 def not_ok_lines(runs: pd.DataFrame) -> list[str]:
@@ -249,7 +244,7 @@ def mwu_runs_needed(alpha: float) -> int:
 
 def _p_range(values) -> str:
     lo, hi = float(np.min(values)), float(np.max(values))
-    return _fmt_p(lo) if _fmt_p(lo) == _fmt_p(hi) else f"{_fmt_p(lo)}-{_fmt_p(hi)}"
+    return fmt_p(lo) if fmt_p(lo) == fmt_p(hi) else f"{fmt_p(lo)}-{fmt_p(hi)}"
 
 
 def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30,
@@ -259,11 +254,9 @@ def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30,
     listed one by one: one paragraph says how many there are and how many runs it would need."""
     if comparisons.empty or "tests_disagree" not in comparisons:
         return []
-    from .epochs import energy_rows  # the energy rows on each row's own window
-
     energy = energy_rows(comparisons, "metric", energy_metric)
     rel = comparisons[(comparisons["metric"] == "metric_value") | comparisons.index.isin(energy.index)]
-    d = rel[rel["tests_disagree"].map(_is_true)]
+    d = rel[rel["tests_disagree"].map(is_true)]
     out: list[str] = []
     min_p = pd.to_numeric(rel["mwu_min_p"], errors="coerce") if "mwu_min_p" in rel else None
     blind = rel[min_p > alpha] if min_p is not None else rel.iloc[0:0]
@@ -276,7 +269,7 @@ def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30,
                 f"({what}), so it can neither confirm nor question their t-test verdicts; they are "
                 f"not listed here (``mwu_min_p`` in comparisons.tsv). It needs at least {need} runs "
                 f"of each configuration (``repetitions: {need}``; smallest p "
-                f"{_fmt_p(2.0 / math.comb(2 * need, need))}).", ""]
+                f"{fmt_p(2.0 / math.comb(2 * need, need))}).", ""]
     if d.empty:
         if len(blind) < len(rel):
             out.append(f"For the task metric and {_e(energy_metric)}, the t-test and Mann-Whitney U agree "
@@ -288,8 +281,8 @@ def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30,
             "called \"same\" may hide a run far off, for example at chance level):", ""]
     for r in d.head(limit).itertuples():
         metric = _e(r.metric_name) if r.metric == "metric_value" and isinstance(r.metric_name, str) else _e(r.metric)
-        out.append(f"- {_where(r.subject, r.mode, r.partner)}, {_e(r.mutant_id)}, {metric}: verdict "
-                   f"{_e(r.verdict)} (t p = {_fmt_p(r.t_p)}, Mann-Whitney p = {_fmt_p(r.mwu_p)}).")
+        out.append(f"- {setting_label(r.subject, r.mode, r.partner)}, {_e(r.mutant_id)}, {metric}: verdict "
+                   f"{_e(r.verdict)} (t p = {fmt_p(r.t_p)}, Mann-Whitney p = {fmt_p(r.mwu_p)}).")
     if len(d) > limit:
         out.append(f"- ... and {len(d) - limit} more (``tests_disagree`` in comparisons.tsv).")
     return out
@@ -308,9 +301,7 @@ def footprint_lines(record_paths, carbon: Mapping | None, estimate_path=None) ->
 
 def window_lines(plan: pd.DataFrame, window: str) -> list[str]:
     """The page's opening line on the energy window: the one asked for (``analysis.window``), and
-    the subjects analysed on another (greenhp.analysis.epochs.window_plan)."""
-    from .epochs import describe_window, window_metric
-
+    the subjects analysed on another (greenhp.analysis.windows.window_plan)."""
     used = plan[plan["n_ok"] > 0] if not plan.empty else plan
     other = used[used["window"] != ("whole" if window == "whole" else "training")]
     if other.empty:
@@ -332,8 +323,6 @@ def subjects_lines(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], plan:
     and not, by status), the energy window it was analysed on and why, and its mutant comparisons
     on total energy (how many reached a verdict; the notes of those that did not), or why it was
     not analysed at all."""
-    from .epochs import energy_rows
-
     comp = energy_rows(tables.get("comparisons", pd.DataFrame()), "metric", "total_energy_j")
     out = []
     for p in plan.itertuples():
@@ -366,64 +355,56 @@ def subjects_lines(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], plan:
     return out or ["No subject in the runs table."]
 
 
-def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, alpha: float = 0.05,
-                  energy_metric: str = "total_energy_j", window: str = DEFAULT_WINDOW,
-                  early_stop_lines: list[str] | None = None, footprint: list[str] | None = None) -> Path:
-    """Write the summary page to ``path`` and return it. Every string from the data (subjects,
-    mutant ids, partners, reasons, metric names, methods) is escaped with rst_escape. ``window``
-    (greenhp.analysis.epochs): the ``analysis.window`` the statistics were computed with, named on
-    the page with the subjects analysed on another window; energy lines use each row's own window
-    (its ``window`` column; a table without one is read as on ``window``);
-    ``early_stop_lines``: the "Early stopping (what-if)" section (greenhp.analysis.epochs.summary_lines);
-    ``footprint``: the study's own footprint section (:func:`footprint_lines`), none when not given."""
-    from .epochs import energy_rows, window_metric, window_plan
-
-    plan = window_plan(runs, window)
-    energy_metric = window_metric(energy_metric, window)
-    empty = pd.DataFrame()
-    corr = tables.get("correlations", empty)
-    recs = tables.get("recommendations", empty)
-    sens_tests = tables.get("sensitivity_tests", empty)
-    cv = tables.get("variability", empty)
-    comp = tables.get("comparisons", empty)
-    out: list[str] = _heading("Hyperparameter-energy study: summary", "=")
+def intro_lines(runs: pd.DataFrame) -> list[str]:
+    """The page's opening line: how many runs of how many subjects, in which modes, how many ok."""
     status = runs["status"].value_counts()
     n_ok = int(status.get(OK, 0))
-    out += [f"{len(runs)} runs of {runs['subject'].nunique()} subject(s) in mode(s) "
+    return [f"{len(runs)} runs of {runs['subject'].nunique()} subject(s) in mode(s) "
             f"{', '.join(_e(m) for m in sorted(runs['mode'].dropna().unique())) or 'n/a'}; {n_ok} ok "
             "entered the statistics" + ("; not ok: " + ", ".join(f"{_e(s)} {n}" for s, n in status.items() if s != OK)
                                         if n_ok < len(runs) else "") + ". In pair mode every statistic "
             "is kept per partner.", ""]
-    out += window_lines(plan, window)
-    mixed = _mixed(tables)
-    out += _heading("Short answers", "-")
-    out += [SHORT_START, ""]
+
+
+def short_answers_section(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], alpha: float,
+                          energy_metric: str) -> list[str]:
+    """"Short answers": short_answers numbered after their questions, between the markers the
+    report's front page includes (SHORT_START, SHORT_END)."""
+    out = _heading("Short answers", "-") + [SHORT_START, ""]
     for i, a in enumerate(short_answers(runs, tables, alpha, energy_metric), 1):
         out += [f"{i}. *{QUESTIONS[i - 1]}* {a}", ""]
-    out += [SHORT_END, ""]
+    return out + [SHORT_END, ""]
 
-    # Q1
-    out += _heading("1. " + QUESTIONS[0], "-")
+
+def correlation_section(tables: Mapping[str, pd.DataFrame], alpha: float, energy_metric: str,
+                        mixed: bool) -> list[str]:
+    """Question 1: every Spearman correlation of a hyperparameter with energy, strongest first."""
+    corr = tables.get("correlations", pd.DataFrame())
+    out = _heading("1. " + QUESTIONS[0], "-")
     c = energy_rows(corr[corr["method"] == "spearman"], "metric", energy_metric) if not corr.empty else corr
     if c.empty or c["coefficient"].notna().sum() == 0:
-        out += ["No correlation could be computed (too few configurations or no energy data).", ""]
-    else:
-        c = c.dropna(subset=["coefficient"]).sort_values("coefficient", key=np.abs, ascending=False)
-        with_ = " or ".join(sorted(set(c["metric"].astype(str)))) + (" (each subject's window)" if mixed else "")
-        out += [f"Spearman correlation with {with_}, strongest first; significant means BH "
-                f"q < {alpha} (family: one method within one subject, mode and partner); n is the "
-                "number of runs (points) used.", ""]
-        for r in c.itertuples():
-            sig = "significant" if np.isfinite(r.q_value) and r.q_value < alpha else "not significant"
-            sign = "positive" if r.coefficient > 0 else "negative"
-            out.append(f"- {_where(r.subject, r.mode, getattr(r, 'partner', None))}{_window_tag(r, mixed)}, "
-                       f"**{_e(r.hyperparameter)}**: {_strength(r.coefficient)} "
-                       f"{sign}, rho = {r.coefficient:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}], "
-                       f"n = {r.n}, q = {_fmt_p(r.q_value)} ({sig}).")
-        out.append("")
+        return out + ["No correlation could be computed (too few configurations or no energy data).", ""]
+    c = c.dropna(subset=["coefficient"]).sort_values("coefficient", key=np.abs, ascending=False)
+    with_ = " or ".join(sorted(set(c["metric"].astype(str)))) + (" (each subject's window)" if mixed else "")
+    out += [f"Spearman correlation with {with_}, strongest first; significant means BH "
+            f"q < {alpha} (family: one method within one subject, mode and partner); n is the "
+            "number of runs (points) used.", ""]
+    for r in c.itertuples():
+        sig = "significant" if np.isfinite(r.q_value) and r.q_value < alpha else "not significant"
+        sign = "positive" if r.coefficient > 0 else "negative"
+        out.append(f"- {setting_label(r.subject, r.mode, getattr(r, 'partner', None))}{_window_tag(r, mixed)}, "
+                   f"**{_e(r.hyperparameter)}**: {_strength(r.coefficient)} "
+                   f"{sign}, rho = {r.coefficient:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}], "
+                   f"n = {r.n}, q = {fmt_p(r.q_value)} ({sig}).")
+    return out + [""]
 
-    # Q2
-    out += _heading("2. " + QUESTIONS[1], "-")
+
+def saving_section(tables: Mapping[str, pd.DataFrame], alpha: float, energy_metric: str,
+                   mixed: bool) -> list[str]:
+    """Question 2: the recommendations, best saving first, and the verdicts the two tests
+    disagree on (disagreement_lines)."""
+    recs = tables.get("recommendations", pd.DataFrame())
+    out = _heading("2. " + QUESTIONS[1], "-")
     test = _test_name(tables)
     if recs.empty:
         out += ["No mutant used significantly less energy while keeping the task metric "
@@ -432,55 +413,46 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
         out += [f"Mutants with significantly lower energy ({test}) and a task metric that is not "
                 "significantly worse, best saving first:", ""]
         for r in recs.sort_values("saving_pct", ascending=False, kind="mergesort").itertuples():
-            est = " (energy partly estimated)" if _is_true(r.estimated) else ""
+            est = " (energy partly estimated)" if is_true(r.estimated) else ""
             cav = f" Caveat: {_e(r.caveats)}." if isinstance(getattr(r, "caveats", None), str) else ""
-            out.append(f"- {_where(r.subject, r.mode, r.partner)}{_window_tag(r, mixed)}: {_e(r.hyperparameter)} "
-                       f"{_v(r.original)} -> {_v(r.value)} saves {r.saving_pct:.1f} % "
+            out.append(f"- {setting_label(r.subject, r.mode, r.partner)}{_window_tag(r, mixed)}: "
+                       f"{_e(r.hyperparameter)} "
+                       f"{fmt_value(r.original)} -> {fmt_value(r.value)} saves {r.saving_pct:.1f} % "
                        f"({r.saving_j:.0f} J per run){est}; {_e(r.metric_name)} "
                        f"{r.metric_original:.4g} -> {r.metric_mutant:.4g} ({_e(r.metric_verdict)}).{cav}")
         out.append("")
-    lines = disagreement_lines(comp, alpha, energy_metric=energy_metric)
+    lines = disagreement_lines(tables.get("comparisons", pd.DataFrame()), alpha, energy_metric=energy_metric)
     if lines:
         out += _heading("Verdicts the two tests disagree on", "~") + lines + [""]
+    return out
 
-    if early_stop_lines is not None:
-        out += _heading("Early stopping (what-if)", "-")
-        out += list(early_stop_lines)
 
-    # Q3
-    out += _heading("3. " + QUESTIONS[2], "-")
+def pair_section(tables: Mapping[str, pd.DataFrame], alpha: float, energy_metric: str) -> list[str]:
+    """Question 3: the matched (Wilcoxon, judged by pair_answer) and unmatched (Mann-Whitney U)
+    single-vs-pair tests, then the repeat-run variation (variability_lines)."""
+    sens_tests = tables.get("sensitivity_tests", pd.DataFrame())
+    out = _heading("3. " + QUESTIONS[2], "-")
     matched = _sens_rows(sens_tests, "matched")
     overall = matched[matched["scope"] == "overall"] if not matched.empty else matched
     unm = _sens_rows(sens_tests, "unmatched")
     if overall.empty and unm.empty:
         out += ["Not answerable from this data: no mutant was measured in both single and pair mode.", ""]
     if not overall.empty:
-        r = overall.iloc[0]
-        npu = int(r["n_pair_unmatched"]) if pd.notna(r.get("n_pair_unmatched")) else 0
-        nsu = int(r["n_single_unmatched"]) if pd.notna(r.get("n_single_unmatched")) else 0
-        out += ["Matching: each pair-mode mutant comparison (one per partner) is paired with the "
-                "single-mode mutant of the same subject and mutant id, else of the same subject, "
-                f"hyperparameter and value. {int(r['n'])} comparison(s) entered; {npu} pair-mode "
-                f"comparison(s) had no single-mode counterpart and {nsu} single-mode mutant(s) no "
-                "pair-mode one (left out of the paired test, kept in the unmatched test below).", ""]
-        if r.get("window") == MIXED:
-            out += ["The overall tests pool subjects analysed on different energy windows (column "
-                    "``window`` of sensitivity_tests.tsv): each change is within one subject on its "
-                    "own window.", ""]
-        if int(r["n"]) > 0:
-            p = r["wilcoxon_p"]
-            larger = "larger" if r["mean_diff"] > 0 else "smaller"
-            concl = (f"yes: changes are significantly {larger} in pair mode" if np.isfinite(p) and p < alpha
-                     else "no significant difference between the modes")
+        out += _matching_lines(overall.iloc[0])
+        answer = pair_answer(sens_tests, alpha)
+        if answer.kind == "matched":
+            r, p = answer.row, answer.p
+            concl = (f"yes: changes are significantly {'larger' if answer.larger else 'smaller'} in pair mode"
+                     if answer.significant else "no significant difference between the modes")
             out += [f"Over {int(r['n'])} matched comparisons, the absolute relative energy change in "
                     f"pair minus that in single mode has mean {100 * r['mean_diff']:.2f} percentage "
-                    f"points (Wilcoxon p = {_fmt_p(p)}, paired t p = {_fmt_p(r['ttest_p'])}): {concl} "
+                    f"points (Wilcoxon p = {fmt_p(p)}, paired t p = {fmt_p(r['ttest_p'])}): {concl} "
                     "(judged by the signed-rank test)."
                     + (" With fewer than 6 mutants the two-sided signed-rank test cannot reach "
                        "p < 0.05, so this answer is weak." if int(r["n"]) < 6 else ""), ""]
             for t in matched[matched["scope"] != "overall"].itertuples():
                 out.append(f"- {_e(t.scope)}: n = {t.n}, mean difference {100 * t.mean_diff:.2f} "
-                           f"points, Wilcoxon p = {_fmt_p(t.wilcoxon_p)}.")
+                           f"points, Wilcoxon p = {fmt_p(t.wilcoxon_p)}.")
             out.append("")
     if not unm.empty and (unm["n_pair"].fillna(0) > 0).any():
         out += ["Without matching: Mann-Whitney U of the absolute relative energy changes of every "
@@ -489,21 +461,124 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
         for t in unm[unm["n_pair"].fillna(0) > 0].itertuples():
             out.append(f"- {_e(t.scope)}: mean absolute change {100 * t.mean_abs_pair:.2f} % in pair "
                        f"(n = {int(t.n_pair)}) vs {100 * t.mean_abs_single:.2f} % alone "
-                       f"(n = {int(t.n_single)}), Mann-Whitney p = {_fmt_p(t.mwu_p)}.")
+                       f"(n = {int(t.n_single)}), Mann-Whitney p = {fmt_p(t.mwu_p)}.")
         out.append("")
-    if not cv.empty:
-        e = energy_rows(cv, "metric", energy_metric)
-        for (mode, metric), g in e.groupby(["mode", "metric"], sort=True):
-            out.append(f"- Repeat-run variation of {_e(metric)} ({_e(mode)}): median CV "
-                       f"{100 * g['cv'].median():.2f} %, max {100 * g['cv'].max():.2f} %.")
-        out.append("")
+    return out + variability_lines(tables.get("variability", pd.DataFrame()), energy_metric)
 
-    out += _heading("Subjects analysed", "-")
-    out += subjects_lines(runs, tables, plan) + [""]
-    out += _heading("How energy was measured", "-")
-    out += measurement_lines(runs) + [""]
-    out += _heading("Runs that did not finish ok", "-")
-    out += not_ok_lines(runs) + [""]
+
+def _matching_lines(r: pd.Series) -> list[str]:
+    """How the matched single-vs-pair test paired its comparisons (``r``: its overall row)."""
+    npu = int(r["n_pair_unmatched"]) if pd.notna(r.get("n_pair_unmatched")) else 0
+    nsu = int(r["n_single_unmatched"]) if pd.notna(r.get("n_single_unmatched")) else 0
+    out = ["Matching: each pair-mode mutant comparison (one per partner) is paired with the "
+           "single-mode mutant of the same subject and mutant id, else of the same subject, "
+           f"hyperparameter and value. {int(r['n'])} comparison(s) entered; {npu} pair-mode "
+           f"comparison(s) had no single-mode counterpart and {nsu} single-mode mutant(s) no "
+           "pair-mode one (left out of the paired test, kept in the unmatched test below).", ""]
+    if r.get("window") == MIXED:
+        out += ["The overall tests pool subjects analysed on different energy windows (column "
+                "``window`` of sensitivity_tests.tsv): each change is within one subject on its "
+                "own window.", ""]
+    return out
+
+
+def variability_lines(cv: pd.DataFrame, energy_metric: str) -> list[str]:
+    """The repeat-run variation (coefficient of variation) of energy, per mode; none without a
+    variability table."""
+    if cv.empty:
+        return []
+    out = []
+    e = energy_rows(cv, "metric", energy_metric)
+    for (mode, metric), g in e.groupby(["mode", "metric"], sort=True):
+        out.append(f"- Repeat-run variation of {_e(metric)} ({_e(mode)}): median CV "
+                   f"{100 * g['cv'].median():.2f} %, max {100 * g['cv'].max():.2f} %.")
+    return out + [""]
+
+
+def what_if_lines(early: pd.DataFrame, predictions: pd.DataFrame, tolerance: float) -> list[str]:
+    """The "Early stopping (what-if)" section's lines from the early-stop table and the epochs-mutant
+    predictions (greenhp.analysis.epochs); ``tolerance``: ``analysis.early_stop_tolerance``."""
+    tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    if early is None or early.empty:
+        return ["No per-epoch energy in this study (the runs sent no phase marks), so no what-if.", ""]
+    e = early[early["hyperparameter"].astype(str) == ORIGINAL] if "hyperparameter" in early else early
+    e = e if not e.empty else early
+    out = [f"Stopping each configuration at the first epoch whose mean metric is within "
+           f"{100 * float(tolerance):g} % of its curve's span (best minus worst epoch) of its final "
+           "value, by the direction its subject declares (means over its ok runs; table "
+           "``stats/early_stop.tsv`` has every configuration):", ""]
+    out += [_what_if_line(r) for r in e.sort_values(["subject", "mode"], kind="mergesort").itertuples()]
+    stop = pd.to_numeric(early["stop_epoch"], errors="coerce")
+    n_save = int((stop < pd.to_numeric(early["epochs"], errors="coerce")).sum())
+    n_none = int(stop.isna().sum())
+    out += ["", f"{n_save} of {len(early)} configurations could stop early within the tolerance"
+            + (f"; {n_none} have no what-if (the table's note says why)" if n_none else "") + ".", ""]
+    return out + prediction_lines(predictions)
+
+
+def _what_if_line(r) -> str:
+    """One configuration's early-stop bullet (``r``: a row of the early-stop table)."""
+    est = " (energy estimated)" if is_true(r.estimated) else ""
+    where = setting_label(r.subject, r.mode, r.partner, WITH, pair_only=False)
+    better = better_word(getattr(r, "metric_direction", None))
+    if not np.isfinite(float(r.stop_epoch)):
+        note = getattr(r, "note", None)
+        return (f"- {where}, {_e(r.mutant_id)}: no what-if"
+                + (f" ({_e(note)})." if isinstance(note, str) else "."))
+    if r.stop_epoch < r.epochs:
+        return (f"- {where}, {_e(r.mutant_id)}: epoch {int(r.stop_epoch)} of {int(r.epochs)} "
+                f"({_e(r.metric_name)} {r.metric_at_stop:.4g} vs {r.final_metric:.4g}, tolerance "
+                f"{getattr(r, 'tolerance_abs', np.nan):.3g}" + (f", {better}" if better else "")
+                + ") would save "
+                f"{r.saving_j:.3g} J per run, {r.saving_pct_training:.1f} % of the training energy, "
+                f"{r.saving_pct_run:.1f} % of the whole run{est}.")
+    return (f"- {where}, {_e(r.mutant_id)}: only the last epoch ({int(r.epochs)}) reaches that; "
+            "no early-stop saving.")
+
+
+def prediction_lines(predictions: pd.DataFrame) -> list[str]:
+    """How well the epochs mutants were predicted from the prefixes of longer runs (the
+    epoch-predictions table), or why none was; nothing without the table."""
+    if predictions is None or predictions.empty:
+        return []
+    p = predictions.dropna(subset=["energy_error_pct"]) if "energy_error_pct" in predictions else predictions
+    if p.empty:
+        notes = sorted(set(predictions["note"].dropna().astype(str)))
+        return ["No epochs mutant could be predicted from prefixes: " + "; ".join(_e(n) for n in notes) + ".", ""]
+    metric = "; ".join(  # each subject's metric in its own units
+        f"{_e(subject)} ({_e(g['metric_name'].iloc[0])}) {g['metric_error'].abs().median():.3g}"
+        for subject, g in p.groupby("subject", sort=True))
+    return [f"Epochs mutants predicted from the prefixes of longer runs "
+            f"(``stats/epoch_predictions.tsv``, {len(p)} configurations): energy error median "
+            f"{p['energy_error_pct'].abs().median():.1f} % (max {p['energy_error_pct'].abs().max():.1f} %); "
+            f"metric error median: {metric}.", ""]
+
+
+def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, alpha: float = 0.05,
+                  energy_metric: str = "total_energy_j", window: str = DEFAULT_WINDOW,
+                  early_stop_lines: list[str] | None = None, footprint: list[str] | None = None) -> Path:
+    """Write the summary page to ``path`` and return it. Every string from the data (subjects,
+    mutant ids, partners, reasons, metric names, methods) is escaped with rst_escape. ``window``
+    (greenhp.analysis.windows): the ``analysis.window`` the statistics were computed with, named on
+    the page with the subjects analysed on another window; energy lines use each row's own window
+    (its ``window`` column; a table without one is read as on ``window``);
+    ``early_stop_lines``: the "Early stopping (what-if)" section (:func:`what_if_lines`);
+    ``footprint``: the study's own footprint section (:func:`footprint_lines`), none when not given."""
+    plan = window_plan(runs, window)
+    energy_metric = window_metric(energy_metric, window)
+    mixed = _mixed(tables)
+    out: list[str] = _heading("Hyperparameter-energy study: summary", "=")
+    out += intro_lines(runs)
+    out += window_lines(plan, window)
+    out += short_answers_section(runs, tables, alpha, energy_metric)
+    out += correlation_section(tables, alpha, energy_metric, mixed)
+    out += saving_section(tables, alpha, energy_metric, mixed)
+    if early_stop_lines is not None:
+        out += _heading("Early stopping (what-if)", "-") + list(early_stop_lines)
+    out += pair_section(tables, alpha, energy_metric)
+    out += _heading("Subjects analysed", "-") + subjects_lines(runs, tables, plan) + [""]
+    out += _heading("How energy was measured", "-") + measurement_lines(runs) + [""]
+    out += _heading("Runs that did not finish ok", "-") + not_ok_lines(runs) + [""]
     lines = marks_note_lines(runs)
     if lines:
         out += _heading("Runs whose phase marks are incomplete", "-") + lines + [""]
