@@ -34,7 +34,7 @@ from greenhp.marks import (ENV_FD as MARKS_ENV_FD, JOIN_S as MARK_LISTENER_JOIN_
 from greenhp.mutation import Mutant
 from greenhp.procs import INTERRUPTED_BY, RunGuard, RunInterrupted, signal_name
 from greenhp.record import check as check_record, schema_problem
-from greenhp.record_check import result_value_problem, without_bad_values
+from greenhp.record_check import is_number, result_value_problem, without_bad_values
 from greenhp.study import detect_gpus
 from greenhp.units import accounting
 
@@ -202,10 +202,6 @@ def interruption(child: Child, run_id: str) -> RunInterrupted | None:
         return None
     return RunInterrupted(f"run {run_id} interrupted: its {child.label} training process was killed by "
                           f"{signal_name(-code)}: no record written, a rerun trains it", -code)
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def result_problem(result: dict, duration_s: float | None = None) -> str | None:
