@@ -174,6 +174,24 @@ class Study:
                 jobs.extend(PairJob(m.mutant_id, partner, k) for k in range(1, self.repetitions + 1))
         return jobs
 
+    # The lean design (greenhp.lean, docs/lean.md): originals, the baseline of every comparison, get
+    # every repetition at once; a mutant gets lean.first_wave first and the rest only where a
+    # comparison is still open after them (checkpoint lean_decide). Off, the first wave is all jobs.
+    @property
+    def first_wave(self) -> int:
+        from greenhp.lean.settings import lean_settings
+
+        return lean_settings(self.config).first_wave
+
+    def in_first_wave(self, mutant_id: str, repetition: int) -> bool:
+        return self.by_id[mutant_id].hyperparameter == "none" or repetition <= self.first_wave
+
+    def first_wave_single_jobs(self) -> list[SingleJob]:
+        return [j for j in self.single_jobs() if self.in_first_wave(j.mutant_id, j.repetition)]
+
+    def first_wave_pair_jobs(self) -> list[PairJob]:
+        return [j for j in self.pair_jobs() if self.in_first_wave(j.mutant_id, j.repetition)]
+
 
 def partner_list(config: dict, subject: str) -> list[str]:
     partners = (config.get("pairs") or {}).get(subject) or []
@@ -255,6 +273,12 @@ def check_config(config: dict) -> None:
     problem = source_problem(config.get("data") or {}, [n for n, sc in subjects.items() if not (sc or {}).get("module")])
     if problem:
         raise StudyError(problem)
+    from greenhp.lean.settings import LeanError, lean_settings
+
+    try:
+        lean_settings(config)
+    except LeanError as err:
+        raise StudyError(str(err)) from None
     for subject, partners in (config.get("pairs") or {}).items():
         if subject not in subjects:
             raise StudyError(f"pairs: {subject!r} is not a subject of this study; subjects: {', '.join(subjects)}")
