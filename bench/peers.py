@@ -37,9 +37,9 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "src"))
 
 from overhead import argv_for, calibrate  # noqa: E402  (the same workload as the overhead bench)
+from greenhp.units import J_PER_KWH as KWH_J  # noqa: E402  (CodeCarbon reports kWh: back to joules)
 
 ARMS = ("plain", "greenhp", "codecarbon", "zeus")
-KWH_J = 3.6e6
 
 
 # -- drivers: one process per measured run ----------------------------------------------------------

@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from greenhp import units  # noqa: E402  (the one J -> kWh conversion)
 
 SUBJECTS = {  # original hyperparameters, original total energy (J), duration (s), accuracy
     "mnist": ({"epochs": 14, "lr": 1.0, "gamma": 0.7}, 21600.0, 185.0, 0.99),
@@ -89,7 +91,7 @@ def published_like(seed: int = 0) -> pd.DataFrame:
                            gpu_method="nvml_power_integral", cpu_method="rapl", dram_method="rapl",
                            energy_estimated=False, total_domains="gpu+cpu+dram",
                            metric_name="accuracy", metric_value=acc, accuracy=acc,
-                           energy_kwh=total / 3.6e6, co2e_g=None, device="cuda",
+                           energy_kwh=units.kwh(total), co2e_g=None, device="cuda",
                            gpu_model="RTX 3080", cpu_model="i9", gpu_net_energy_j=None,
                            cpu_net_energy_j=None, total_net_energy_j=None, gpu_share_j=None,
                            cpu_share_j=None, total_share_j=None)
