@@ -8,7 +8,7 @@ from typing import Mapping
 
 from greenhp.cost.items import ITEMS, TRAINING
 from greenhp.cost.model import Calibration
-from greenhp.cost.predict import Estimate
+from greenhp.cost.predict import Estimate, lean_ratio
 from greenhp.units import J_PER_KWH, accounting, kwh
 
 
@@ -55,7 +55,45 @@ def format_estimate(est: Estimate) -> str:
     lines.append(f"wall time for the study: {hms(it['wall_time']['seconds'])} "
                  f"[{hms(it['wall_time']['seconds_low'])}-{hms(it['wall_time']['seconds_high'])}]")
     lines += [f"note: {n}" for n in est.notes]
+    if est.lean is not None:
+        lines += [""] + format_lean(est)
     return "\n".join(lines)
+
+
+def _rng(c, lo, hi, fmt: str = ".3g") -> str:
+    return "n/a" if c is None else f"{c:{fmt}} [{lo:{fmt}}-{hi:{fmt}}]" if lo is not None and hi is not None \
+        else f"{c:{fmt}}"
+
+
+def format_lean(est: Estimate) -> list[str]:
+    """The full design and the lean design side by side (``greenhp plan --estimate`` with
+    ``lean.enabled``): jobs, device hours, kWh, CO2e and the ratio lean/full with its range."""
+    lean = est.lean
+    full_tot, lean_tot = est.items["total"], lean.items["total"]
+    fa = [accounting(full_tot.get(k), est.carbon) for k in ("energy_j", "energy_j_low", "energy_j_high")]
+    la = [accounting(lean_tot.get(k), est.carbon) for k in ("energy_j_low", "energy_j", "energy_j_high")]
+    fa = [fa[1], fa[0], fa[2]]  # low, central, high
+    unit = est.device_hours_unit
+    rows = [("jobs", _rng(full_tot["count"], None, None, ".0f"),
+             _rng(lean.jobs[1], lean.jobs[0], lean.jobs[2], ".0f"), lean_ratio(est, "jobs")),
+            (unit, _rng(est.device_hours[1], est.device_hours[0], est.device_hours[2]),
+             _rng(lean.device_hours[1], lean.device_hours[0], lean.device_hours[2]), lean_ratio(est, "device_hours"))]
+    for key, label in (("kwh", "energy (kWh)"), ("co2e_g", "CO2e (g)")):
+        if fa[1][key] is not None:
+            rows.append((label, _rng(fa[1][key], fa[0][key], fa[2][key]), _rng(la[1][key], la[0][key], la[2][key]),
+                         lean_ratio(est, "energy_j")))
+    d = lean.derived_rows
+    rows.append(("derived rows", "0", f"{_rng(d[1], d[0], d[2], '.0f')} ({lean.derived_configurations} "
+                 "configuration(s) read from longer runs, not trained)" if lean.derived_configurations
+                 else "0", (None, None, None)))
+    lines = [f"full and lean design (lean.first_wave {lean.first_wave} of {lean.repetitions} repetitions; "
+             f"lean.expected_extension {lean.expected_extension:g} of the mutants' comparisons get the rest)"]
+    lines.append(f"{'':<14}  {'full':>28}  {'lean':>28}  lean/full")
+    for label, full, lean_s, (r_lo, r_c, r_hi) in rows:
+        lines.append(f"{label:<14}  {full:>28}  {lean_s:>28}  {_rng(r_c, r_lo, r_hi, '.2f') if r_c is not None else ''}")
+    lines.append("note: lean ranges run from none of the remaining repetitions run (at the model's low end) to "
+                 "all of them (at its high end); the ratio's range is none to all at the model's central value")
+    return lines
 
 
 def format_calibration(cal: Calibration) -> str:
