@@ -121,7 +121,7 @@ def footprint_summary_lines(rows: list[dict], carbon: Mapping | None) -> list[st
     and cost)."""
     carbon = carbon or {}
     by = {r["item"]: r for r in rows}
-    out = [_training_line([by[k] for k in TRAINING if k in by])]
+    out = design_lines(by, carbon) + [_training_line([by[k] for k in TRAINING if k in by])]
     ib, sw = by.get("idle_baseline"), by.get("settle_wait")
     if ib and ib["count"]:
         out.append(f"- Idle baselines: {ib['count']} taken, {hms(ib['seconds'])}, {joules(ib['energy_j'])}.")
@@ -138,6 +138,40 @@ def footprint_summary_lines(rows: list[dict], carbon: Mapping | None) -> list[st
             parts.append(f"cost {tot['cost']:.3g} at {carbon['price_per_kwh']:g} per kWh")
         out.append(f"- In all: {', '.join(parts)} (training and baselines; the total of ``footprint.tsv``).")
     return out + _versus_estimate_lines(by, tot)
+
+
+def lean_share(by: Mapping[str, dict]) -> tuple[float | None, float | None]:
+    """(training time, training energy) of what ran as a share of the full design's (footprint rows
+    ``saving`` and ``full_design``): the one share footprint.tsv's note and the summary show."""
+    full, saved = by.get("full_design") or {}, by.get("saving") or {}
+    out = []
+    for q in ("seconds", "energy_j"):
+        f, s = full.get(q), saved.get(q)
+        out.append((f - s) / f if f and s is not None else None)
+    return out[0], out[1]
+
+
+def design_lines(by: Mapping[str, dict], carbon: Mapping) -> list[str]:
+    """The summary's lines on the design that ran: full, or lean with its extensions, derived rows
+    and the saving against the full design (an estimate), from footprint rows :data:`LEAN_ITEMS`."""
+    if "design" not in by:
+        return ["- Design: full (every configuration trained at every repetition)."]
+    ext, der, sv = by["extended"], by["derived"], by["saving"]
+    out = [f"- Design: lean ({by['design']['note']}); "
+           + (f"{ext['count']} {ext['note']}" if ext.get("count") is not None else ext["note"])
+           + f"; {der['count']} row(s) derived from longer runs (not trained)."]
+    parts = [f"{sv['count']} job(s) not run", hms(sv["seconds"]), joules(sv["energy_j"])]
+    if sv.get("co2e_g") is not None:
+        parts.append(f"{sv['co2e_g']:.3g} g CO2e at {carbon['intensity_g_per_kwh']:g} g/kWh")
+    if sv.get("cost") is not None:
+        parts.append(f"cost {sv['cost']:.3g}")
+    t_share, e_share = lean_share(by)
+    share = (f"; the study used {100 * e_share:.0f} % of the full design's training energy"
+             f" ({100 * t_share:.0f} % of its training time)" if e_share is not None and t_share is not None else "")
+    out.append(f"- Saved against the full design (an estimate, not a measurement: each job not run at the "
+               f"mean of its configuration's measured runs): {', '.join(parts)}{share} "
+               "(rows saving and full_design of ``footprint.tsv``).")
+    return out
 
 
 def _training_line(runs: list[dict]) -> str:

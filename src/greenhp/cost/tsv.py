@@ -96,12 +96,13 @@ def write_estimate_tsv(est: Estimate, path: str | Path) -> Path:
     return path
 
 
-def read_estimate_tsv(path: str | Path) -> dict[str, dict]:
-    """The study rows of an estimate.tsv, by item, numbers as floats (None where empty)."""
+def read_estimate_tsv(path: str | Path, scope: str = "study") -> dict[str, dict]:
+    """The study rows of an estimate.tsv (``scope`` ``lean``: its lean design's rows, {} where it has
+    none), by item, numbers as floats (None where empty)."""
     out = {}
     with open(path) as fh:
         for r in csv.DictReader(fh, delimiter="\t"):
-            if r.get("scope") != "study":
+            if r.get("scope") != scope:
                 continue
             out[r["item"]] = {k: (float(v) if v not in ("", None) and k not in ("scope", "item", "basis") else
                                   (v if k in ("scope", "item", "basis") else None)) for k, v in r.items()}
