@@ -398,7 +398,7 @@ def lean_rows(saving: dict, *, first_wave: int, repetitions: int, carbon: Mappin
     no_e = f"; {saving['no_energy']} job(s) without a measured energy to predict from" if saving["no_energy"] else ""
     rows = [
         {"item": "design", "status": "lean", "count": None, "seconds": None, "energy_j": None,
-         "note": f"the lean design ran: a first wave of {first_wave} of {repetitions} repetitions per mutant, "
+         "note": f"a first wave of {first_wave} of {repetitions} repetitions per mutant, "
                  "the rest only where a comparison was still open"},
         {"item": "extended", "count": saving["extended"], "seconds": None, "energy_j": None,
          "note": (f"comparison groups given the remaining repetitions, of {saving['groups']} "
