@@ -5,6 +5,7 @@ from greenhp.analysis.plots import EPOCH_PLOT_NAMES, PLOT_NAMES, write_named
 from greenhp.analysis.summary import footprint_lines, rst_to_html, what_if_lines, write_summary
 from greenhp.analysis.tables import load_checked
 from greenhp.analysis.windows import DEFAULT_WINDOW
+from greenhp.lean.settings import lean_settings
 from greenhp.scriptlog import log_to
 
 log_to(snakemake.log[0], "plots")  # noqa: F821 - a failure's traceback goes there too
@@ -23,7 +24,12 @@ write_named(runs, tables, {n: sm.output[n] for n in PLOT_NAMES + EPOCH_PLOT_NAME
             timelines=list(sm.input.timelines) if "timelines" in sm.input.keys() else [])
 records = list(sm.input.records) if "records" in sm.input.keys() else []  # none in a re-analysis
 estimate = sm.input.estimate[0] if "estimate" in sm.input.keys() and len(sm.input.estimate) else None
-footprint = footprint_lines(records, dict(sm.params.carbon), estimate) if records else None
+# which design ran and what it saved (the same rows as footprint.tsv): the study's lean settings, the
+# runs table, and results/lean/decisions.tsv when the rule declares it as input `decisions`
+decisions = sm.input.decisions if "decisions" in sm.input.keys() else None
+decisions = decisions if decisions is None or isinstance(decisions, str) else (list(decisions) or [None])[0]
+footprint = footprint_lines(records, dict(sm.params.carbon), estimate, lean=lean_settings(sm.config),
+                            runs_path=sm.input.runs, decisions_path=decisions) if records else None
 write_summary(runs, tables, sm.output.summary, alpha=getattr(sm.params, "alpha", 0.05), window=window,
               early_stop_lines=early, footprint=footprint)
 if "summary_html" in sm.output.keys():

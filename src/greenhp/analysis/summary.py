@@ -288,14 +288,17 @@ def disagreement_lines(comparisons: pd.DataFrame, alpha: float, limit: int = 30,
     return out
 
 
-def footprint_lines(record_paths, carbon: Mapping | None, estimate_path=None) -> list[str]:
+def footprint_lines(record_paths, carbon: Mapping | None, estimate_path=None, *, lean=None, runs_path=None,
+                    decisions_path=None) -> list[str]:
     """The study's own footprint section (greenhp.cost.summary_footprint: the same rows, under the
     same current ``carbon`` settings, as results/footprint.tsv) from the run records at
-    ``record_paths`` and the estimate at ``estimate_path`` when there is one; nothing for a
-    re-analysis (no records)."""
+    ``record_paths`` and the estimate at ``estimate_path`` when there is one; with ``lean`` (the
+    study's LeanSettings), the runs table and the lean decisions (when given), which design ran and
+    what it saved against the full design; nothing for a re-analysis (no records)."""
     from greenhp.cost import summary_footprint
 
-    lines = summary_footprint(record_paths, carbon=carbon, estimate_path=estimate_path)
+    lines = summary_footprint(record_paths, carbon=carbon, estimate_path=estimate_path, lean=lean,
+                              runs_path=runs_path, decisions_path=decisions_path)
     return _heading("The study's own footprint", "-") + lines + [""] if lines else []
 
 

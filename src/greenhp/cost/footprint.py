@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from greenhp.cost.items import METERED
+from greenhp.cost.items import METERED, TRAINING
 from greenhp.cost.model import idle_power_w
 from greenhp.cost.snakemake_metadata import snakemake_jobs
-from greenhp.cost.text import footprint_summary_lines
+from greenhp.cost.text import footprint_summary_lines, lean_share
 from greenhp.cost.tsv import read_estimate_tsv
 from greenhp.units import accounting
 
@@ -224,29 +224,201 @@ def note_invalid(rows: list[dict], skipped: list[tuple[str, str]]) -> list[dict]
 
 def study_footprint(record_paths: Iterable[str | Path], *, carbon: Mapping | None,
                     estimate_path: str | Path | None = None, metadata_dir: str | Path | None = None,
-                    extra_outputs: Iterable[str] = (), skipped: list | None = None) -> list[dict]:
+                    extra_outputs: Iterable[str] = (), skipped: list | None = None, lean=None,
+                    runs_path: str | Path | None = None, decisions_path: str | Path | None = None) -> list[dict]:
     """:func:`footprint` of the run records at ``record_paths`` under the ``carbon`` settings, against
     ``estimate_path`` (estimate.tsv) when given and present; with ``metadata_dir``
     (``.snakemake/metadata``) the job times of these records and of ``extra_outputs``.
 
     Rule ``footprint`` (footprint.tsv) and the summary page (rule ``plots``, before the job times
     are all known: no ``metadata_dir``) both call this with the same records, estimate and carbon. Records failing the run-record check
-    are left out of the sums, counted (:func:`note_invalid`) and appended to ``skipped`` as (path, why)."""
+    are left out of the sums, counted (:func:`note_invalid`) and appended to ``skipped`` as (path, why).
+
+    ``lean``: the study's greenhp.lean.settings.LeanSettings; when its design is ``lean`` the rows
+    :data:`LEAN_ITEMS` follow (:func:`lean_saving` on the runs table at ``runs_path`` and the decisions
+    at ``decisions_path``, when given) and the estimate compared with is estimate.tsv's lean design
+    (none where it has no lean rows). Full design (``lean`` None or off): the rows are as before."""
     skipped = [] if skipped is None else skipped
+    is_lean = lean is not None and lean.design == "lean"
     records, names = load_records(record_paths, skipped)
-    est = read_estimate_tsv(estimate_path) if estimate_path and Path(estimate_path).is_file() else None
+    est = read_estimate_tsv(estimate_path, scope="lean" if is_lean else "study") \
+        if estimate_path and Path(estimate_path).is_file() else None
     jobs = snakemake_jobs(metadata_dir) if metadata_dir else {}
     wanted = set(names) | set(map(str, extra_outputs))
     jobs = {k: v for k, v in jobs.items() if k in wanted}
-    return note_invalid(footprint(records, estimate=est, jobs=jobs, carbon=carbon, record_paths=names), skipped)
+    rows = note_invalid(footprint(records, estimate=est or None, jobs=jobs, carbon=carbon, record_paths=names),
+                        skipped)
+    if not is_lean:
+        return rows
+    runs = read_table(runs_path, ("mode", "mutant_id", "partner", "repetition", "status", "duration_s",
+                                  "total_energy_j"), "runs table") if runs_path else []
+    saving = lean_saving([r for r in rows if r["item"] in TRAINING], runs, read_decisions(decisions_path),
+                         repetitions=lean.repetitions, first_wave=lean.first_wave, carbon=carbon)
+    return rows + lean_rows(saving, first_wave=lean.first_wave, repetitions=lean.repetitions, carbon=carbon)
 
 
 def summary_footprint(record_paths: Iterable[str | Path], *, carbon: Mapping | None,
-                      estimate_path: str | Path | None = None) -> list[str]:
+                      estimate_path: str | Path | None = None, lean=None, runs_path: str | Path | None = None,
+                      decisions_path: str | Path | None = None) -> list[str]:
     """The summary page's footprint lines: greenhp.cost.text.footprint_summary_lines of
-    :func:`study_footprint` (no job times); [] where there are no records (a re-analysis)."""
+    :func:`study_footprint` (no job times; the same lean arguments as rule footprint's); [] where
+    there are no records (a re-analysis)."""
     record_paths = list(record_paths)
     if not record_paths:
         return []
-    return footprint_summary_lines(study_footprint(record_paths, carbon=carbon, estimate_path=estimate_path),
+    return footprint_summary_lines(study_footprint(record_paths, carbon=carbon, estimate_path=estimate_path,
+                                                   lean=lean, runs_path=runs_path, decisions_path=decisions_path),
                                    carbon)
+
+
+# ------------------------------------------------------------------------------------------------
+# The lean design (docs/lean.md "Cost before and after"): which design ran, and what it saved
+# against its full design (an estimate). Rows added to footprint.tsv only when the lean design ran.
+# ------------------------------------------------------------------------------------------------
+LEAN_ITEMS = ("design", "extended", "derived", "saving", "full_design")
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
+
+
+def _flag(value, where: str) -> bool:
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"{where}: {value!r} is not true/false")
+
+
+def _number(value) -> float | None:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if x == x else None  # NaN: missing
+
+
+def read_table(path: str | Path, required: Iterable[str], what: str) -> list[dict]:
+    """The rows of a TSV at ``path`` (``what`` names it in errors), which must have ``required``."""
+    import csv
+
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{what} {path}: missing column(s) {', '.join(missing)}")
+        return list(reader)
+
+
+def read_decisions(path: str | Path | None) -> list[dict] | None:
+    """results/lean/decisions.tsv (greenhp.lean.decide.DECISION_COLUMNS), ``extend`` as a bool;
+    None when no path is given (the full design, or a lean design without extensions)."""
+    if path is None:
+        return None
+    rows = read_table(path, ("subject", "mode", "partner", "mutant_id", "extend"), "lean decisions")
+    for i, r in enumerate(rows, start=2):
+        r["extend"] = _flag(r["extend"], f"lean decisions {path} line {i} ({r['mutant_id']}), column extend")
+    return rows
+
+
+def _key(r: Mapping) -> tuple[str, str, str]:
+    return str(r.get("mode") or ""), str(r.get("mutant_id") or ""), str(r.get("partner") or "")
+
+
+def _missing_jobs(runs: list[dict], decisions: list[dict] | None, repetitions: int, first_wave: int
+                  ) -> tuple[dict, str]:
+    """{(mode, mutant, partner, repetition): derived row or None} of the full design's jobs the lean
+    design did not train, and where the not-extended groups came from."""
+    have = {(*_key(r), int(float(r["repetition"]))) for r in runs if _number(r.get("repetition")) is not None}
+    missing = {(*_key(r), int(float(r["repetition"]))): r for r in runs if r.get("_derived")}
+    if decisions is not None:
+        closed = {_key(d) for d in decisions if not d["extend"]}
+        basis = "results/lean/decisions.tsv"
+    else:  # no decision table given: a mutant configuration with no repetition after the first wave
+        later = {_key(r) for r in runs if (_number(r.get("repetition")) or 0) > first_wave}
+        closed = {_key(r) for r in runs if str(r.get("hyperparameter")) != "none"} - later \
+            if first_wave < repetitions else set()
+        basis = "the runs table (no decisions.tsv given)"
+    for k in closed:
+        for rep in range(first_wave + 1, repetitions + 1):
+            if (*k, rep) not in have:
+                missing[(*k, rep)] = None
+    return missing, basis
+
+
+def lean_saving(ran: list[dict], runs: list[dict], decisions: list[dict] | None, *, repetitions: int,
+                first_wave: int, carbon: Mapping | None) -> dict:
+    """What the lean design saved against its full design: an *estimate*, never a measurement.
+
+    ``ran``: the footprint's training rows (what ran, measured); ``runs``: the runs table's rows
+    (``derived`` true/false when the table has that column; absent = nothing derived); ``decisions``:
+    :func:`read_decisions` (None: the not-extended groups are read from the runs table). A job the lean
+    design did not run is a repetition ``first_wave+1..repetitions`` of a group that was not extended,
+    with no row in the runs table, or a derived row. Its time and energy: a derived row's own
+    (duration_s, total_energy_j) where present, else the mean of its configuration's ok trained runs
+    (ok derived rows where none was trained); a job with neither is counted in ``unpredicted``. The
+    full design = what ran + the jobs not run. Returns the numbers footprint.tsv's lean rows and the
+    summary show (:func:`lean_rows`)."""
+    runs = [dict(r, _derived=_flag(r.get("derived", ""), f"runs table row {r.get('run_id')}, column derived"))
+            for r in runs]
+    missing, basis = _missing_jobs(runs, decisions, repetitions, first_wave)
+    means: dict[tuple, tuple[float | None, float | None]] = {}
+    for k in {m[:3] for m in missing}:
+        ok = [r for r in runs if _key(r) == k and r.get("status") == "ok"]
+        pool = [r for r in ok if not r["_derived"]] or ok
+        ds = [d for d in (_number(r.get("duration_s")) for r in pool) if d is not None]
+        es = [e for e in (_number(r.get("total_energy_j")) for r in pool) if e is not None]
+        means[k] = (sum(ds) / len(ds) if ds else None, sum(es) / len(es) if es else None)
+    secs, energy, unpredicted, no_energy = 0.0, 0.0, 0, 0
+    for m, row in missing.items():
+        d = _number(row.get("duration_s")) if row else None
+        e = _number(row.get("total_energy_j")) if row else None
+        d, e = d if d is not None else means[m[:3]][0], e if e is not None else means[m[:3]][1]
+        if d is None:
+            unpredicted += 1
+            continue
+        secs += d
+        if e is None:
+            no_energy += 1
+        else:
+            energy += e
+    ran_s = sum(r["seconds"] for r in ran)
+    ran_e = [r["energy_j"] for r in ran]
+    ran_j = sum(e for e in ran_e if e is not None) if any(e is not None for e in ran_e) else None
+    return {"jobs_ran": sum(r["count"] for r in ran), "jobs_not_run": len(missing), "unpredicted": unpredicted,
+            "no_energy": no_energy, "seconds": secs, "energy_j": energy, "ran_seconds": ran_s,
+            "ran_energy_j": ran_j, "derived": sum(bool(r["_derived"]) for r in runs), "basis": basis,
+            "groups": len(decisions) if decisions is not None else None,
+            "extended": sum(d["extend"] for d in decisions) if decisions is not None else None,
+            "saved": accounting(energy, carbon)}
+
+
+def lean_rows(saving: dict, *, first_wave: int, repetitions: int, carbon: Mapping | None) -> list[dict]:
+    """footprint.tsv's rows of a lean study (:data:`LEAN_ITEMS`) from :func:`lean_saving`."""
+    saved, ran_j = saving["saved"], saving["ran_energy_j"]
+    full_j = ran_j + saving["energy_j"] if ran_j is not None else None
+    unpred = (f"; {saving['unpredicted']} job(s) with no ok run of their configuration to predict them from "
+              "are not in it (the saving is a lower bound)" if saving["unpredicted"] else "")
+    no_e = f"; {saving['no_energy']} job(s) without a measured energy to predict from" if saving["no_energy"] else ""
+    rows = [
+        {"item": "design", "status": "lean", "count": None, "seconds": None, "energy_j": None,
+         "note": f"a first wave of {first_wave} of {repetitions} repetitions per mutant, "
+                 "the rest only where a comparison was still open"},
+        {"item": "extended", "count": saving["extended"], "seconds": None, "energy_j": None,
+         "note": (f"comparison groups given the remaining repetitions, of {saving['groups']} "
+                  "(results/lean/decisions.tsv)") if saving["groups"] is not None
+         else "no decisions table given: the groups not extended are read from the runs table"},
+        {"item": "derived", "count": saving["derived"], "seconds": None, "energy_j": None,
+         "note": "runs-table rows read from a longer run's epoch marks, not trained"},
+        {"item": "saving", "count": saving["jobs_not_run"], "seconds": saving["seconds"],
+         "energy_j": saving["energy_j"], "energy_method": "estimate", **saved,
+         "note": "an estimate, not a measurement: the full design's jobs the lean design did not run, each "
+                 "at the mean time and energy of its configuration's ok runs (a derived row: its own), "
+                 f"not-extended groups from {saving['basis']}{unpred}{no_e}"},
+        {"item": "full_design", "count": saving["jobs_ran"] + saving["jobs_not_run"],
+         "seconds": saving["ran_seconds"] + saving["seconds"], "energy_j": full_j,
+         "energy_method": "measured + estimate", "status": None,
+         "note": "training runs of the full design: what ran (measured) + the saving (estimated)"},
+    ]
+    rows[-1].update(accounting(full_j, carbon))
+    t_share, e_share = lean_share({r["item"]: r for r in rows})
+    if t_share is not None and e_share is not None:
+        rows[-1]["note"] += (f"; the lean study used {100 * e_share:.0f} % of its training energy "
+                             f"({100 * t_share:.0f} % of its training time)")
+    return rows

@@ -49,6 +49,27 @@ class Estimate:
     carbon: dict
     where: str
     notes: list[str]
+    lean: "LeanEstimate | None" = None  # the lean design beside it, when the study's lean.enabled
+
+
+@dataclass
+class LeanEstimate:
+    """The study's lean design (greenhp.lean.design.lean_jobs) under the same calibration.
+
+    ``items``, ``device_hours`` (and ``jobs``, ``derived_rows``): central = the first wave plus the
+    expected share (``lean.expected_extension``) of the mutants' remaining repetitions; low = none
+    extended, at the model's low end; high = all extended, at its high end. ``central``: the
+    quantities ``jobs``, ``device_hours`` and ``energy_j`` at the model's central value for none,
+    the expected share and all extended (:func:`lean_ratio` divides them by the full design's)."""
+    first_wave: int
+    repetitions: int
+    expected_extension: float
+    items: dict[str, dict]
+    device_hours: tuple[float, float, float]
+    jobs: tuple[float, float, float]
+    derived_configurations: int
+    derived_rows: tuple[float, float, float]
+    central: dict[str, tuple[float | None, float | None, float | None]]
 
 
 def lanes_for(config: dict, cores: int, gpus: int, device: str) -> int:
@@ -61,11 +82,24 @@ def lanes_for(config: dict, cores: int, gpus: int, device: str) -> int:
 
 
 def predict(config: dict, study, cal: Calibration, cores: int = 1, gpus: int = 0) -> Estimate:
-    """The study's predicted cost from a calibration (pure arithmetic; see the module doc)."""
-    energy_cfg = config.get("energy") or {}
+    """The study's predicted cost from a calibration (pure arithmetic; see the module doc); with the
+    study's lean design beside it when ``lean.enabled`` (:func:`lean_estimate`)."""
     notes = list(cal.notes)
     rows, weights = configuration_rows(study, cal)
     u = uncertainty(weights)
+    items, lanes, dh, unit = design_items(config, cal, rows, u, cores, gpus, notes)
+    carbon = config.get("carbon") or {}
+    return Estimate(configurations=rows, items=items, lanes=lanes, device=cal.device, device_hours=dh,
+                    device_hours_unit=unit, carbon={"intensity_g_per_kwh": carbon.get("intensity_g_per_kwh"),
+                                                    "price_per_kwh": carbon.get("price_per_kwh")},
+                    where=cal.where, notes=notes,
+                    lean=lean_estimate(config, study, cal, rows, u, cores=cores, gpus=gpus))
+
+
+def design_items(config: dict, cal: Calibration, rows: list[dict], u: float, cores: int, gpus: int,
+                 notes: list[str]) -> tuple[dict[str, dict], int, tuple[float, float, float], str]:
+    """The items, lanes and device hours of a design whose jobs are ``rows`` (``jobs`` per row)."""
+    energy_cfg = config.get("energy") or {}
     items: dict[str, dict] = {"training_single": {**mode_total(rows, "single", u), "basis": "model x calibration"},
                               "training_pair": {**mode_total(rows, "pair", u),
                                                 "basis": "model x calibration x pair factor"}}
@@ -80,11 +114,7 @@ def predict(config: dict, study, cal: Calibration, cores: int = 1, gpus: int = 0
     items["wall_time"] = wall_time_item(items, lanes)
     job_cores = int((config.get("train") or {}).get("job_threads") or 0) or int(cores)
     dh, unit = device_hours(items, cal.device == "cuda", job_cores)
-    carbon = config.get("carbon") or {}
-    return Estimate(configurations=rows, items=items, lanes=lanes, device=cal.device, device_hours=dh,
-                    device_hours_unit=unit, carbon={"intensity_g_per_kwh": carbon.get("intensity_g_per_kwh"),
-                                                    "price_per_kwh": carbon.get("price_per_kwh")},
-                    where=cal.where, notes=notes)
+    return items, lanes, dh, unit
 
 
 def configuration_rows(study, cal: Calibration) -> tuple[list[dict], list[tuple[float, float]]]:
@@ -121,6 +151,56 @@ def configuration_rows(study, cal: Calibration) -> tuple[list[dict], list[tuple[
             sp = max(spread[m.subject], spread[ps])
             weights.append((r["seconds"] * reps, math.sqrt(sp ** 2 + pair.spread ** 2)))
     return rows, weights
+
+
+def lean_estimate(config: dict, study, cal: Calibration, rows: list[dict], u: float, *, cores: int,
+                  gpus: int) -> LeanEstimate | None:
+    """The lean design's cost (:class:`LeanEstimate`) from the full design's per-job ``rows`` and its
+    uncertainty ``u``: each configuration's jobs are its first wave plus a share of its remaining
+    repetitions (none, ``lean.expected_extension``, all); a derived configuration has no job. None
+    when the study's lean design is off."""
+    from greenhp.lean.design import lean_jobs
+    from greenhp.lean.settings import lean_settings
+
+    settings = lean_settings(config)
+    if not settings.enabled:
+        return None
+    plan = {(p["mode"], p["mutant_id"], p["partner"]): p for p in lean_jobs(study, settings)}
+    shares = (0.0, settings.expected_extension, 1.0)
+    variants, derived = [], []
+    for share in shares:
+        vrows = []
+        for r in rows:
+            p = plan[(r["mode"], r["mutant_id"], r["partner"])]
+            vrows.append({**r, "jobs": 0 if p["derived"] else p["first"] + share * p["extension"]})
+        variants.append(design_items(config, cal, vrows, u, cores, gpus, []))
+        derived.append(sum(p["first"] + share * p["extension"] for p in plan.values() if p["derived"]))
+    (none, _, dh_lo, _), (mid, _, dh_c, _), (full, _, dh_hi, _) = variants
+    items = {}
+    for name, it in mid.items():
+        items[name] = {**it, "basis": f"lean design: {it.get('basis', '')}"}
+        for q in ("seconds", "energy_j"):
+            items[name][f"{q}_low"], items[name][f"{q}_high"] = none[name].get(f"{q}_low"), full[name].get(f"{q}_high")
+    jobs = tuple(v["total"]["count"] for v, *_ in variants)
+    return LeanEstimate(first_wave=settings.first_wave, repetitions=settings.repetitions,
+                        expected_extension=settings.expected_extension, items=items,
+                        device_hours=(dh_lo[0], dh_c[1], dh_hi[2]), jobs=jobs,
+                        derived_configurations=sum(p["derived"] for p in plan.values()),
+                        derived_rows=tuple(derived),
+                        central={"jobs": jobs, "device_hours": tuple(dh[1] for _, _, dh, _ in variants),
+                                 "energy_j": tuple(v["total"]["energy_j"] for v, *_ in variants)})
+
+
+def lean_ratio(est: Estimate, quantity: str) -> tuple[float | None, float | None, float | None]:
+    """(none extended, expected, all extended) of the lean design's ``quantity`` (``jobs``,
+    ``device_hours`` or ``energy_j``; kWh, CO2e and cost go as ``energy_j``) over the full design's,
+    both at the model's central value (its own range applies to both alike). The one ratio
+    ``greenhp plan --estimate`` prints."""
+    full = {"jobs": est.items["total"]["count"], "device_hours": est.device_hours[1],
+            "energy_j": est.items["total"]["energy_j"]}[quantity]
+    if est.lean is None:
+        return None, None, None
+    return tuple(v / full if v is not None and full else None for v in est.lean.central[quantity])
 
 
 def uncertainty(weights: list[tuple[float, float]]) -> float:

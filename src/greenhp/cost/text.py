@@ -8,7 +8,7 @@ from typing import Mapping
 
 from greenhp.cost.items import ITEMS, TRAINING
 from greenhp.cost.model import Calibration
-from greenhp.cost.predict import Estimate
+from greenhp.cost.predict import Estimate, lean_ratio
 from greenhp.units import J_PER_KWH, accounting, kwh
 
 
@@ -55,7 +55,45 @@ def format_estimate(est: Estimate) -> str:
     lines.append(f"wall time for the study: {hms(it['wall_time']['seconds'])} "
                  f"[{hms(it['wall_time']['seconds_low'])}-{hms(it['wall_time']['seconds_high'])}]")
     lines += [f"note: {n}" for n in est.notes]
+    if est.lean is not None:
+        lines += [""] + format_lean(est)
     return "\n".join(lines)
+
+
+def _rng(c, lo, hi, fmt: str = ".3g") -> str:
+    return "n/a" if c is None else f"{c:{fmt}} [{lo:{fmt}}-{hi:{fmt}}]" if lo is not None and hi is not None \
+        else f"{c:{fmt}}"
+
+
+def format_lean(est: Estimate) -> list[str]:
+    """The full design and the lean design side by side (``greenhp plan --estimate`` with
+    ``lean.enabled``): jobs, device hours, kWh, CO2e and the ratio lean/full with its range."""
+    lean = est.lean
+    full_tot, lean_tot = est.items["total"], lean.items["total"]
+    fa = [accounting(full_tot.get(k), est.carbon) for k in ("energy_j", "energy_j_low", "energy_j_high")]
+    la = [accounting(lean_tot.get(k), est.carbon) for k in ("energy_j_low", "energy_j", "energy_j_high")]
+    fa = [fa[1], fa[0], fa[2]]  # low, central, high
+    unit = est.device_hours_unit
+    rows = [("jobs", _rng(full_tot["count"], None, None, ".0f"),
+             _rng(lean.jobs[1], lean.jobs[0], lean.jobs[2], ".0f"), lean_ratio(est, "jobs")),
+            (unit, _rng(est.device_hours[1], est.device_hours[0], est.device_hours[2]),
+             _rng(lean.device_hours[1], lean.device_hours[0], lean.device_hours[2]), lean_ratio(est, "device_hours"))]
+    for key, label in (("kwh", "energy (kWh)"), ("co2e_g", "CO2e (g)")):
+        if fa[1][key] is not None:
+            rows.append((label, _rng(fa[1][key], fa[0][key], fa[2][key]), _rng(la[1][key], la[0][key], la[2][key]),
+                         lean_ratio(est, "energy_j")))
+    d = lean.derived_rows
+    rows.append(("derived rows", "0", f"{_rng(d[1], d[0], d[2], '.0f')} ({lean.derived_configurations} "
+                 "configuration(s) read from longer runs, not trained)" if lean.derived_configurations
+                 else "0", (None, None, None)))
+    lines = [f"full and lean design (lean.first_wave {lean.first_wave} of {lean.repetitions} repetitions; "
+             f"lean.expected_extension {lean.expected_extension:g} of the mutants' comparisons get the rest)"]
+    lines.append(f"{'':<14}  {'full':>28}  {'lean':>28}  lean/full")
+    for label, full, lean_s, (r_lo, r_c, r_hi) in rows:
+        lines.append(f"{label:<14}  {full:>28}  {lean_s:>28}  {_rng(r_c, r_lo, r_hi, '.2f') if r_c is not None else ''}")
+    lines.append("note: lean ranges run from none of the remaining repetitions run (at the model's low end) to "
+                 "all of them (at its high end); the ratio's range is none to all at the model's central value")
+    return lines
 
 
 def format_calibration(cal: Calibration) -> str:
@@ -83,7 +121,7 @@ def footprint_summary_lines(rows: list[dict], carbon: Mapping | None) -> list[st
     and cost)."""
     carbon = carbon or {}
     by = {r["item"]: r for r in rows}
-    out = [_training_line([by[k] for k in TRAINING if k in by])]
+    out = design_lines(by, carbon) + [_training_line([by[k] for k in TRAINING if k in by])]
     ib, sw = by.get("idle_baseline"), by.get("settle_wait")
     if ib and ib["count"]:
         out.append(f"- Idle baselines: {ib['count']} taken, {hms(ib['seconds'])}, {joules(ib['energy_j'])}.")
@@ -100,6 +138,40 @@ def footprint_summary_lines(rows: list[dict], carbon: Mapping | None) -> list[st
             parts.append(f"cost {tot['cost']:.3g} at {carbon['price_per_kwh']:g} per kWh")
         out.append(f"- In all: {', '.join(parts)} (training and baselines; the total of ``footprint.tsv``).")
     return out + _versus_estimate_lines(by, tot)
+
+
+def lean_share(by: Mapping[str, dict]) -> tuple[float | None, float | None]:
+    """(training time, training energy) of what ran as a share of the full design's (footprint rows
+    ``saving`` and ``full_design``): the one share footprint.tsv's note and the summary show."""
+    full, saved = by.get("full_design") or {}, by.get("saving") or {}
+    out = []
+    for q in ("seconds", "energy_j"):
+        f, s = full.get(q), saved.get(q)
+        out.append((f - s) / f if f and s is not None else None)
+    return out[0], out[1]
+
+
+def design_lines(by: Mapping[str, dict], carbon: Mapping) -> list[str]:
+    """The summary's lines on the design that ran: full, or lean with its extensions, derived rows
+    and the saving against the full design (an estimate), from footprint rows :data:`LEAN_ITEMS`."""
+    if "design" not in by:
+        return ["- Design: full (every configuration trained at every repetition)."]
+    ext, der, sv = by["extended"], by["derived"], by["saving"]
+    out = [f"- Design: lean ({by['design']['note']}); "
+           + (f"{ext['count']} {ext['note']}" if ext.get("count") is not None else ext["note"])
+           + f"; {der['count']} row(s) derived from longer runs (not trained)."]
+    parts = [f"{sv['count']} job(s) not run", hms(sv["seconds"]), joules(sv["energy_j"])]
+    if sv.get("co2e_g") is not None:
+        parts.append(f"{sv['co2e_g']:.3g} g CO2e at {carbon['intensity_g_per_kwh']:g} g/kWh")
+    if sv.get("cost") is not None:
+        parts.append(f"cost {sv['cost']:.3g}")
+    t_share, e_share = lean_share(by)
+    share = (f"; the study used {100 * e_share:.0f} % of the full design's training energy"
+             f" ({100 * t_share:.0f} % of its training time)" if e_share is not None and t_share is not None else "")
+    out.append(f"- Saved against the full design (an estimate, not a measurement: each job not run at the "
+               f"mean of its configuration's measured runs): {', '.join(parts)}{share} "
+               "(rows saving and full_design of ``footprint.tsv``).")
+    return out
 
 
 def _training_line(runs: list[dict]) -> str:

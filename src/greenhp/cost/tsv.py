@@ -61,6 +61,31 @@ def estimate_rows(est: Estimate) -> list[dict]:
     rows.append({"scope": "study", "item": "device_hours", "count": est.lanes, "seconds": c * 3600,
                  "seconds_low": lo * 3600, "seconds_high": hi * 3600,
                  "basis": f"{est.device_hours_unit} on {est.device}; calibrated on {est.where}"})
+    return rows + lean_estimate_rows(est)
+
+
+def lean_estimate_rows(est: Estimate) -> list[dict]:
+    """estimate.tsv's rows of the lean design (scope ``lean``; none when the study's lean design is
+    off): its items, device hours and derived rows; central = the expected extensions, low = none
+    extended, high = all extended (greenhp.cost.predict.LeanEstimate)."""
+    lean = est.lean
+    if lean is None:
+        return []
+    rows = []
+    for name in ITEMS:
+        it = lean.items[name]
+        rows.append({"scope": "lean", "item": name, "count": it.get("count"),
+                     **{k: it.get(k) for k in ("seconds", "seconds_low", "seconds_high", "energy_j",
+                                               "energy_j_low", "energy_j_high")},
+                     **accounting(it.get("energy_j"), est.carbon), "basis": it.get("basis", "")})
+    lo, c, hi = lean.device_hours
+    rows.append({"scope": "lean", "item": "device_hours", "count": est.lanes, "seconds": c * 3600,
+                 "seconds_low": lo * 3600, "seconds_high": hi * 3600,
+                 "basis": f"lean design: {est.device_hours_unit} on {est.device}; first wave {lean.first_wave} "
+                          f"of {lean.repetitions}, {lean.expected_extension:g} of the rest expected"})
+    rows.append({"scope": "lean", "item": "derived_rows", "count": lean.derived_rows[1],
+                 "basis": f"{lean.derived_configurations} configuration(s) read from longer runs' epoch marks, "
+                          f"not trained: {lean.derived_rows[0]:g} to {lean.derived_rows[2]:g} rows"})
     return rows
 
 
@@ -71,12 +96,13 @@ def write_estimate_tsv(est: Estimate, path: str | Path) -> Path:
     return path
 
 
-def read_estimate_tsv(path: str | Path) -> dict[str, dict]:
-    """The study rows of an estimate.tsv, by item, numbers as floats (None where empty)."""
+def read_estimate_tsv(path: str | Path, scope: str = "study") -> dict[str, dict]:
+    """The study rows of an estimate.tsv (``scope`` ``lean``: its lean design's rows, {} where it has
+    none), by item, numbers as floats (None where empty)."""
     out = {}
     with open(path) as fh:
         for r in csv.DictReader(fh, delimiter="\t"):
-            if r.get("scope") != "study":
+            if r.get("scope") != scope:
                 continue
             out[r["item"]] = {k: (float(v) if v not in ("", None) and k not in ("scope", "item", "basis") else
                                   (v if k in ("scope", "item", "basis") else None)) for k, v in r.items()}
