@@ -6,8 +6,8 @@ derived. :func:`derived_columns` (called by tables.validate_runs) checks them:
 
 - ``derived``: true/false (empty: false); ``derived_from``: the source run's ``run_id``, filled
   exactly where ``derived`` is true;
-- a derived row is a single-mode mutant, never an original, and its source is a row of the same
-  table, of the same subject, single mode, not derived itself and **not an original**: every
+- a derived row is a single-mode mutant, never an original, and (where it is ``ok``: a row that
+  enters the statistics) its source is a row of the same table, of the same subject, single mode, not derived itself and **not an original**: every
   mutant-vs-original comparison is then two independent samples (the original's runs are never
   read into a mutant's rows);
 - no two derived rows of one configuration come from the same source run (its repetitions stay
@@ -59,7 +59,7 @@ def derived_columns(out: pd.DataFrame, src: pd.DataFrame) -> None:
         if bad.any():
             raise ValueError(f"runs table: {what}, in {_where(bad)}")
     ids = pd.Series(out.index, index=out["run_id"])
-    for i in np.flatnonzero(flag.to_numpy()):
+    for i in np.flatnonzero((flag & (out["status"] == "ok")).to_numpy()):  # rows that enter statistics
         rid, src_id = out["run_id"].iat[i], source.iat[i]
         if src_id not in ids.index:
             raise ValueError(f"runs table: derived row {rid!r} comes from {src_id!r}, which is not in the table")

@@ -140,6 +140,11 @@ class DerivedJob:
     repetition: int
     source_path: str
 
+    @property
+    def source_run_id(self) -> str:
+        """The run_id of the source run (its record is ``results/runs/single/<source>/rep<k>.json``)."""
+        return f"single__{Path(self.source_path).parent.name}__rep{self.repetition}"
+
 
 def split_single_jobs(plan: DerivePlan, study, jobs: Iterable[tuple[str, int]], full: Iterable[str] = (),
                       runs_dir: str | Path = RUNS_DIR) -> tuple[list[tuple[str, int]], list[DerivedJob]]:
@@ -254,7 +259,7 @@ def derived_row(rec: dict | None, problem: str | None, job: DerivedJob) -> dict[
              **{f"hp_{h}": m.hp.get(h) for h in HYPERPARAMETERS}}
     why = f"source run record {job.source_path} {problem}" if problem else source_problem(rec, m, k)
     if why:
-        return {**ident, "status": NOT_DERIVED, "derived_from": (rec or {}).get("run_id") or "",
+        return {**ident, "status": NOT_DERIVED, "derived_from": job.source_run_id,
                 "reason": f"not derived: {why}"}
     energy = rec["energy"]
     main = energy["phases"]["main"]
