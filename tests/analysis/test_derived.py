@@ -94,3 +94,22 @@ def test_a_derived_mutant_is_compared_with_the_original_as_two_independent_sampl
     orig = runs.loc[runs["mutant_id"] == "s__original", "total_energy_j"]
     assert row["n_mutant"] == 3 and row["n_original"] == 3
     assert row["p_value"] == pytest.approx(sps.ttest_ind(mine, orig, equal_var=False).pvalue)
+
+
+def test_the_summary_reports_the_check_and_why_a_family_was_trained_in_full():
+    from greenhp.analysis.summary import derived_section
+
+    runs = validate_runs(table())
+    check = pd.DataFrame([
+        dict(family="s__original", subject="s", configuration="s__epochs__4", source="s__epochs__12",
+             energy_column="train_total_energy_j", n_pairs=3, energy_error=3.0, energy_error_pct=3.0, spread=2.0,
+             metric_error=0.0, ok=False, note="energy error 3 J exceeds the run-to-run spread (SD) 2 J"),
+        dict(family="t__original", subject="t", configuration="t__epochs__2", source="t__epochs__9",
+             energy_column="train_total_energy_j", n_pairs=3, energy_error=1.0, energy_error_pct=1.0, spread=2.0,
+             metric_error=0.0, ok=True, note=None)])
+    text = "\n".join(derived_section(runs, check)).replace("\\", "")  # rst escapes removed
+    assert "6 row(s) of 2 configuration(s) were not trained" in text
+    assert "s__epochs__4 (train_total_energy_j): energy error 3 J (3 %) against a spread of 2 J" in text
+    assert "Family s__original was trained in full: s__epochs__4 (train_total_energy_j): energy error 3 J exceeds" in text
+    assert "Family t__original" not in text and "t__epochs__2 (train_total_energy_j): energy error 1 J" in text
+    assert derived_section(validate_runs(table(derived=False)), None) == []
