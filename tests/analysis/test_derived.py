@@ -113,3 +113,20 @@ def test_the_summary_reports_the_check_and_why_a_family_was_trained_in_full():
     assert "Family s__original was trained in full: s__epochs__4 (train_total_energy_j): energy error 3 J exceeds" in text
     assert "Family t__original" not in text and "t__epochs__2 (train_total_energy_j): energy error 1 J" in text
     assert derived_section(validate_runs(table(derived=False)), None) == []
+
+
+def test_epoch_predictions_compare_with_trained_runs_only():
+    """A derived configuration has no measurement of its own: no prediction is compared with it."""
+    from greenhp.analysis.epochs import epoch_predictions, prepare_epochs
+
+    runs = validate_runs(table())
+    rows = []
+    for r in runs[~runs["derived"]].itertuples():
+        for e in range(1, int(r.hp_epochs) + 1):
+            rows.append(dict(run_id=r.run_id, mode="single", subject="s", mutant_id=r.mutant_id, partner="",
+                             repetition=r.repetition, status="ok", process="main", epoch=e, epochs=int(r.hp_epochs),
+                             total_energy_j=r.total_energy_j * e / r.hp_epochs, metric_value=0.8,
+                             energy_estimated="false", schedule_depends_on_epochs="false"))
+    pred = epoch_predictions(prepare_epochs(pd.DataFrame(rows).astype(str)), runs).set_index("mutant_id")
+    assert "s__epochs__4" not in pred.index and "s__epochs__6" not in pred.index
+    assert pred.loc["s__original", "n_runs"] == 3 and pred.loc["s__original", "n_prefix_runs"] == 3
