@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from greenhp.atomic import write_text
+from greenhp.lean.derive import derived_row
 from greenhp.record import RUN_COLUMNS, read_record, to_row, write_invalid_list
 from greenhp.units import accounting
 
@@ -37,7 +38,8 @@ def cell(value) -> str:
 
 
 def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path | None = None,
-              carbon_g_per_kwh: float | None = None, invalid_list: str | Path | None = None) -> int:
+              carbon_g_per_kwh: float | None = None, invalid_list: str | Path | None = None,
+              derived: Iterable = ()) -> int:
     """Check each record and write one row per run, in the order given. Returns the row count.
 
     ``carbon_g_per_kwh`` (the study's current intensity): ``energy_kwh`` and ``co2e_g`` are computed
@@ -45,6 +47,10 @@ def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path
     table without retraining anything; without it they are the record's training-time values.
     ``invalid_list``: where to write the paths of the unusable records (one a line; the workflow's
     next start sets them aside and trains them again).
+    ``derived``: the lean design's derived runs (greenhp.lean.derive.DerivedJob: configuration,
+    repetition, source record), one row each after the records' rows, built from the source record's
+    measured phases (greenhp.lean.derive.derived_row; status ``not_derived`` with the reason where the
+    source gives nothing). A source record that is unusable is listed once, by its own path.
     """
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
@@ -53,13 +59,17 @@ def aggregate(paths: Iterable[str | Path], out_path: str | Path, log: str | Path
     counts: dict[str, int] = {}
     warnings = []
     invalid = []
-    for path in paths:
-        rec, problem = read_record(path)
-        if problem is None:
-            row = to_row(rec)
+    sources: dict[str, tuple] = {}  # a source record is read once for all the rows derived from it
+    for path, job in [(p, None) for p in paths] + [(j.source_path, j) for j in derived]:
+        if job is not None:
+            if str(path) not in sources:
+                sources[str(path)] = read_record(path)
+            row = derived_row(*sources[str(path)], job)
+        elif (rec_problem := read_record(path))[1] is None:
+            row = to_row(rec_problem[0])
         else:
             invalid.append(str(path))
-            row = invalid_row(path, f"run record {path} {problem}; not used: the next run of the workflow "
+            row = invalid_row(path, f"run record {path} {rec_problem[1]}; not used: the next run of the workflow "
                                     f"moves it aside to {Path(path).name}.invalid and trains the run again")
             warnings.append(f"greenhp: {row['reason']}")
             print(warnings[-1], file=sys.stderr, flush=True)

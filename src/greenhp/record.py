@@ -29,6 +29,9 @@ RUN_COLUMNS = [
     "train_total_energy_j", "train_total_net_energy_j", "epochs_marked",
     # what the training processes' marks leave out (greenhp.marks.settle); empty when nothing
     "marks_note",
+    # the lean design's rows read from a longer run's epoch marks (greenhp.lean.derive): false and
+    # empty for every trained run
+    "derived", "derived_from",
 ] + [f"hp_{name}" for name in HYPERPARAMETERS]
 #: Runs-table columns a table from elsewhere (or from before phase marks) may lack.
 WINDOW_COLUMNS = ("train_duration_s", "train_gpu_energy_j", "train_cpu_energy_j", "train_dram_energy_j",
@@ -217,6 +220,7 @@ def to_row(rec: dict) -> dict[str, Any]:
     row["train_total_net_energy_j"] = train.get("total_net_j")
     row["epochs_marked"] = len(main.get("epochs") or []) if main else None
     row["marks_note"] = marks_note(energy)
+    row["derived"], row["derived_from"] = False, None  # a record is a trained run
     return row
 
 

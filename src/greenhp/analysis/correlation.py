@@ -7,6 +7,10 @@ Conventions (all tested):
   runs of the original plus the ``ok`` runs of every mutant of *h*; x is the ``hp_<h>`` column;
   ``n`` says how many points entered (greenhp.analysis.groups: runs beside different partners are
   never pooled).
+* Derived rows (the lean design's epochs mutants read from a longer run's marks, column
+  ``derived``) are left out: each shares its source run's noise, so counting it as a point of its
+  own would overstate ``n`` and the significance; ``note`` says how many were left out. Only
+  trained runs enter (greenhp.analysis.derived.trained).
 * Multiple testing: Benjamini-Hochberg q-values per **family = all tests of one method (pearson or
   spearman) within one subject x mode x partner** (every hyperparameter x metric there). The
   reference study did not correct at all.
@@ -22,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .derived import is_derived
 from .groups import metrics_present, run_groups
 from .resampling import percentile_ci, resample_counts, rng_for
 from .tables import HP_PREFIX, METRICS, OK, ORIGINAL, empty_table, partner_key
@@ -265,8 +270,11 @@ def correlations(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: floa
         hps = sorted(h for h in grp["hyperparameter"].dropna().unique() if h != ORIGINAL)
         for h in hps:
             pts_all = grp[grp["hyperparameter"].isin([ORIGINAL, h])]
-            pts = pts_all[pts_all["status"] == OK]
-            n_excl = int(len(pts_all) - len(pts))
+            derived = is_derived(pts_all) & (pts_all["status"] == OK)
+            pts = pts_all[(pts_all["status"] == OK) & ~derived]
+            n_excl = int(len(pts_all) - len(pts) - derived.sum())
+            left_out = (f"{int(derived.sum())} derived row(s) left out (not independent of the runs "
+                        "they are read from)") if derived.any() else ""
             col = HP_PREFIX + str(h)
             x_all = pd.to_numeric(pts[col], errors="coerce").to_numpy(float) if col in pts else None
             todo: dict[bytes, list] = {}  # metrics by the set of points they use
@@ -292,7 +300,8 @@ def correlations(runs: pd.DataFrame, n_boot: int = 1000, seed: int = 0, ci: floa
                     note = "constant metric (zero variance)"
                 pair_rows = []
                 for method in ("pearson", "spearman"):
-                    row = dict(base, method=method, n=n, note=note or np.nan)
+                    row = dict(base, method=method, n=n,
+                               note="; ".join(t for t in (note, left_out) if t) or np.nan)
                     if not note:
                         with warnings.catch_warnings():
                             warnings.simplefilter("ignore")

@@ -22,6 +22,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from .derived import is_derived
 from .tables import (
     OK, ORIGINAL, direction_of, direction_sign, empty_table, natural_key, partner_key, resolve_direction,
 )
@@ -107,7 +108,9 @@ def curves(epochs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _run_info(runs: pd.DataFrame) -> pd.DataFrame:
-    ok = runs[runs["status"] == OK]
+    """The ok runs that were trained: a derived row (greenhp.analysis.derived) is read from a longer
+    run's marks, so it is neither a measurement to compare a prediction with nor a run of its own."""
+    ok = runs[(runs["status"] == OK) & ~is_derived(runs)]
     return ok.assign(_partner=partner_key(ok["partner"]))
 
 

@@ -233,6 +233,43 @@ def marks_note_lines(runs: pd.DataFrame, limit: int = 5) -> list[str]:
     return out
 
 
+def derived_section(runs: pd.DataFrame, check: pd.DataFrame | None = None) -> list[str]:
+    """The lean design's epochs mutants read from longer runs (runs.tsv ``derived``) and the check of
+    derived against measured (``results/lean/derive_check.tsv``, greenhp.lean.derive.CHECK_COLUMNS):
+    per check row the energy error against the run-to-run spread and the metric error; a family with
+    a failing row was trained in full, and the line says why. Empty when nothing was derived or checked."""
+    flag = runs["derived"].astype(str).str.lower().eq("true") if "derived" in runs else pd.Series(False, index=runs.index)
+    if not flag.any() and (check is None or check.empty):
+        return []
+    out = _heading("Epochs mutants read from longer runs", "-")
+    d = runs[flag]
+    ok = d[d["status"] == OK]
+    out += [f"{len(d)} row(s) of {d['mutant_id'].nunique()} configuration(s) were not trained but read from the "
+            "epoch marks of a longer run of the same family, repetition and seed (runs.tsv ``derived``, "
+            f"``derived_from``); {len(ok)} are ok. They share their source run's noise: the correlations use "
+            "only trained runs, and a derived configuration is compared with its (trained) original as an "
+            "independent sample.", ""]
+    if check is None or check.empty:
+        return out + ["No derived configuration was also trained as a check (``lean.derive_check``).", ""]
+    out += ["Derived against measured (configurations trained for real as a check; error = mean of derived "
+            "minus measured over paired repetitions, spread = SD of the measured repetitions):", ""]
+    failed: dict[str, str] = {}
+    for r in check.itertuples():
+        verdict = {"true": "ok", "false": "**larger than the spread**"}.get(str(r.ok).strip().lower(), "nothing to check")
+        err = (f"energy error {fmt_value(r.energy_error)} J ({fmt_value(r.energy_error_pct)} %) against a spread of "
+               f"{fmt_value(r.spread)} J, metric error {fmt_value(r.metric_error)}"
+               if isinstance(r.energy_error, (int, float)) and math.isfinite(r.energy_error) else "")
+        note = r.note if isinstance(r.note, str) and r.note else ""
+        out.append(f"- {_e(r.family)}: {_e(r.configuration)} ({_e(r.energy_column)}): "
+                   + "; ".join(_e(t) for t in (err, note) if t) + f": {verdict}.")
+        if verdict.startswith("**"):
+            failed.setdefault(r.family, f"{r.configuration} ({r.energy_column}): {note}")
+    out.append("")
+    for fam, why in failed.items():
+        out.append(f"- Family {_e(fam)} was trained in full: {_e(why)}.")
+    return out + ([""] if failed else [])
+
+
 def mwu_runs_needed(alpha: float) -> int:
     """Runs on each side that let Mann-Whitney U reach two-sided p <= ``alpha`` at all: the smallest
     n with 2 / C(2n, n) <= alpha (its exact smallest p without ties; 4 for alpha 0.05, 5 for 0.01)."""
@@ -559,14 +596,16 @@ def prediction_lines(predictions: pd.DataFrame) -> list[str]:
 
 def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, alpha: float = 0.05,
                   energy_metric: str = "total_energy_j", window: str = DEFAULT_WINDOW,
-                  early_stop_lines: list[str] | None = None, footprint: list[str] | None = None) -> Path:
+                  early_stop_lines: list[str] | None = None, footprint: list[str] | None = None,
+                  derive_check: pd.DataFrame | None = None) -> Path:
     """Write the summary page to ``path`` and return it. Every string from the data (subjects,
     mutant ids, partners, reasons, metric names, methods) is escaped with rst_escape. ``window``
     (greenhp.analysis.windows): the ``analysis.window`` the statistics were computed with, named on
     the page with the subjects analysed on another window; energy lines use each row's own window
     (its ``window`` column; a table without one is read as on ``window``);
     ``early_stop_lines``: the "Early stopping (what-if)" section (:func:`what_if_lines`);
-    ``footprint``: the study's own footprint section (:func:`footprint_lines`), none when not given."""
+    ``footprint``: the study's own footprint section (:func:`footprint_lines`), none when not given;
+    ``derive_check``: the lean design's check of derived against measured (:func:`derived_section`)."""
     plan = window_plan(runs, window)
     energy_metric = window_metric(energy_metric, window)
     mixed = _mixed(tables)
@@ -581,6 +620,7 @@ def write_summary(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], path, 
     out += pair_section(tables, alpha, energy_metric)
     out += _heading("Subjects analysed", "-") + subjects_lines(runs, tables, plan) + [""]
     out += _heading("How energy was measured", "-") + measurement_lines(runs) + [""]
+    out += derived_section(runs, derive_check)
     out += _heading("Runs that did not finish ok", "-") + not_ok_lines(runs) + [""]
     lines = marks_note_lines(runs)
     if lines:

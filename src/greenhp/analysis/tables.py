@@ -24,6 +24,7 @@ from greenhp.directions import (  # noqa: F401
 )
 from greenhp.record import RUN_COLUMNS, WINDOW_COLUMNS
 from greenhp.units import kwh
+from .derived import DERIVED_DOCS, derived_columns
 
 #: ``hyperparameter`` (and ``operator``) value of an original (unmutated) configuration.
 ORIGINAL = "none"
@@ -107,6 +108,7 @@ COLUMN_DOCS: dict[str, tuple[str, str, str]] = {
     "train_total_energy_j": ("total energy (J) in the training window", "optional", "empty (`analysis.window: training` uses it where every ok run of a subject has it)"),
     "train_total_net_energy_j": ("total energy net of idle (J) in the training window", "optional", "empty"),
     "epochs_marked": ("epochs the main process marked (`epoch_done`)", "optional", "empty"),
+    **DERIVED_DOCS,
     "marks_note": ("what the run's phase marks leave out: no training window, epochs not covered, marks rejected (greenhp.marks)", "optional", "empty (nothing to say)"),
 }
 
@@ -535,8 +537,8 @@ def validate_runs(df: pd.DataFrame, metric_directions: Mapping[str, str] | None 
     _resolve_directions(out, metric_directions)
     _repetition_and_estimates(out, src)
     _hyperparameter_and_window_columns(out, src)
-    for c in [c for c in src.columns if c not in out.columns]:  # the table's other columns
-        out[c] = src[c]
+    derived_columns(out, src)  # `derived`, `derived_from` (greenhp.analysis.derived)
+    out = out.join(src[[c for c in src.columns if c not in out.columns]])  # the table's other columns
     order = [c for c in RUN_COLUMNS if c in out.columns] + [c for c in out.columns if c not in RUN_COLUMNS]
     return out[order]
 
