@@ -13,38 +13,16 @@ from __future__ import annotations
 from greenhp.lean.settings import LeanSettings
 
 
-def _epochs(m) -> float:
-    value = m.hp.get("epochs")
-    return float(value) if value is not None else float("-inf")
-
-
 def derived_configurations(study, settings: LeanSettings) -> list[str]:
     """The mutant ids of the single-mode configurations the lean design does not train but derives
-    from a longer run of their epochs family, in the study's order.
+    from a longer run of their epochs family, in the study's order: greenhp.lean.derive's plan (the
+    one place that decides it), before any check has failed."""
+    from greenhp.lean.derive import derive_plan
 
-    Only with ``lean.enabled`` and ``lean.derive_epochs``, and only for subjects that declare
-    ``schedule_depends_on_epochs: False`` (undeclared or True: trained in full). An epochs family is a
-    subject's original and its epochs mutants; never derived: the original, the family's longest
-    member (the source of the others) and, as the check trained for real, ``lean.derive_check`` of the
-    remaining members (here the shortest ones, the prefixes farthest from their source). Pair mode is
-    never derived. The number, not the choice of check configurations, is what the estimate uses;
-    greenhp.lean.derive makes the real choice."""
-    from greenhp.study import study_subject
-
-    if not (settings.enabled and settings.derive_epochs):
+    if not settings.enabled:
         return []
-    out: list[str] = []
-    for subject in dict.fromkeys(m.subject for m in study.mutants):
-        if study_subject(study.config, subject).schedule_depends_on_epochs is not False:
-            continue
-        family = [m for m in study.mutants if m.subject == subject and m.hyperparameter in ("none", "epochs")]
-        if len(family) < 2:
-            continue
-        longest = max(family, key=lambda m: (_epochs(m), m.hyperparameter == "none"))
-        members = [m for m in family if m.hyperparameter != "none" and m is not longest]
-        checks = {m.mutant_id for m in sorted(members, key=_epochs)[:max(0, settings.derive_check)]}
-        out += [m.mutant_id for m in members if m.mutant_id not in checks]
-    return out
+    not_trained = derive_plan(study, settings).not_trained()
+    return [m.mutant_id for m in study.mutants if m.mutant_id in not_trained]
 
 
 def lean_jobs(study, settings: LeanSettings) -> list[dict]:
