@@ -184,6 +184,12 @@ def test_the_checkpoint_extends_exactly_the_open_groups(lean_study):
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 
+def log_of(record: str) -> str:
+    """The training job's log (train.smk)."""
+    mode = record.split("/")[2]
+    return f"logs/train_{mode}/" + record.split("/", 3)[3].replace(".json", ".log")
+
+
 def incomplete_marks(work: Path) -> set[str]:
     """Outputs Snakemake marks as incomplete (a job started on them and did not finish)."""
     folder = work / ".snakemake/incomplete"
@@ -200,6 +206,7 @@ def test_a_killed_extension_resumes_with_only_the_missing_runs(lean_study):
     work, _ = lean_study
     for path in EXTENSIONS:
         (work / path).unlink()
+        (work / log_of(path)).unlink()
     before = stamps(work, EXPECTED - EXTENSIONS)
     decided = os.stat(work / "results/lean/decisions.tsv").st_mtime_ns
     (work / "config.yaml").write_text(yaml.safe_dump(CONFIG))
@@ -208,10 +215,11 @@ def test_a_killed_extension_resumes_with_only_the_missing_runs(lean_study):
     proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 300
-    # kill once one extension record is written and its job finished, before the other one is written
+    # kill once one extension record is written and the other one's job has started (its log is there;
+    # one training job at a time: each takes every core), so that job is in flight
     while time.monotonic() < deadline and proc.poll() is None:
         done = records_in(work) - set(before)
-        if done and not done & incomplete_marks(work):
+        if len(done) == 1 and (work / log_of(next(iter(EXTENSIONS - done)))).exists():
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the extension finished before it could be killed"
@@ -232,6 +240,7 @@ def test_a_killed_extension_resumes_with_only_the_missing_runs(lean_study):
     assert "checkpoint lean_decide:" not in log  # decided once; the first wave is not read, let alone retrained
     assert os.stat(work / "results/lean/decisions.tsv").st_mtime_ns == decided
     assert stamps(work, kept) == kept and stamps(work, before) == before
+    assert not incomplete_marks(work)
     assert records_in(work) == EXPECTED
 
 
