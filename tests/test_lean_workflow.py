@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from greenhp.lean.settings import LeanError, lean_settings
+from greenhp.lean.settings import LeanError
 from greenhp.lean.waves import extension_records, first_wave_records, plan_order, plan_records, read_decisions
+from greenhp.procs import lock_path_for
 from greenhp.study import load_study, validate_config
 from lean_subject import SEED
 from testutil import ROOT, snakemake_cmd, subprocess_env
@@ -184,12 +185,6 @@ def test_the_checkpoint_extends_exactly_the_open_groups(lean_study):
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 
-def log_of(record: str) -> str:
-    """The training job's log (train.smk)."""
-    mode = record.split("/")[2]
-    return f"logs/train_{mode}/" + record.split("/", 3)[3].replace(".json", ".log")
-
-
 def incomplete_marks(work: Path) -> set[str]:
     """Outputs Snakemake marks as incomplete (a job started on them and did not finish)."""
     folder = work / ".snakemake/incomplete"
@@ -206,7 +201,7 @@ def test_a_killed_extension_resumes_with_only_the_missing_runs(lean_study):
     work, _ = lean_study
     for path in EXTENSIONS:
         (work / path).unlink()
-        (work / log_of(path)).unlink()
+        (work / lock_path_for(path)).unlink(missing_ok=True)
     before = stamps(work, EXPECTED - EXTENSIONS)
     decided = os.stat(work / "results/lean/decisions.tsv").st_mtime_ns
     (work / "config.yaml").write_text(yaml.safe_dump(CONFIG))
@@ -215,11 +210,11 @@ def test_a_killed_extension_resumes_with_only_the_missing_runs(lean_study):
     proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 300
-    # kill once one extension record is written and the other one's job has started (its log is there;
-    # one training job at a time: each takes every core), so that job is in flight
+    # kill once one extension record is written and the other one is training (its run lock,
+    # greenhp.procs.lock_path_for, is there while its wrapper runs)
     while time.monotonic() < deadline and proc.poll() is None:
         done = records_in(work) - set(before)
-        if len(done) == 1 and (work / log_of(next(iter(EXTENSIONS - done)))).exists():
+        if len(done) == 1 and (work / lock_path_for(next(iter(EXTENSIONS - done)))).exists():
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the extension finished before it could be killed"
