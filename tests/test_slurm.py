@@ -68,9 +68,10 @@ def cluster(tmp_path_factory):
         subprocess.run(["sh", str(CLUSTER), "stop", str(state)], capture_output=True, timeout=120)
 
 
-def run_study(work, extra: list[str], pythonpath: str = "", timeout: int = 400) -> subprocess.CompletedProcess:
+def run_study(work, extra: list[str], pythonpath: str = "", timeout: int = 400,
+              config: dict = CONFIG) -> subprocess.CompletedProcess:
     work.mkdir(exist_ok=True)
-    (work / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
     env = subprocess_env()
     if pythonpath:
         env["PYTHONPATH"] = env["PYTHONPATH"] + os.pathsep + pythonpath
@@ -109,3 +110,48 @@ def test_tiny_study_on_slurm_matches_local_run(cluster, tmp_path):
                  "results/plots/tradeoff.png", "results/summary.rst"):
         assert (tmp_path / "slurm" / name).exists(), name
     assert (tmp_path / "slurm/results/mutants.tsv").read_text() == (tmp_path / "local/results/mutants.tsv").read_text()
+
+
+# A lean study (docs/lean.md) of the test subject with known p-values (tests/lean_subject.py): the
+# original at 3 repetitions, two mutants at a first wave of 2; only lean__lr__x0.5 (p 0.20) is open.
+LEAN_CONFIG = {
+    "study": "slurm-lean",
+    "seed": 1000,  # lean_subject.SEED
+    "device": "auto",
+    "repetitions": 3,
+    "mutants_per_hyperparameter": 2,
+    "subjects": {"lean": {"module": f"{ROOT / 'tests/lean_subject.py'}:LEAN",
+                          "hyperparameters": {"lr": {"operator": "values", "values": [0.05, 0.4]}}}},
+    "pairs": {},
+    "train": {"torch_threads": 1},
+    "energy": {"gpu_meter": "none", "cpu_meter": "none"},
+    "analysis": {"n_boot": 100, "test": "welch"},
+    "lean": {"enabled": True, "first_wave": 2, "p_band": [0.02, 0.3]},
+}
+
+
+def test_lean_study_on_slurm_submits_the_extension_after_the_checkpoint(cluster, tmp_path):
+    plugin = plugin_path()
+    before = set(subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout.split())
+    out = run_study(tmp_path / "lean", ["--profile", str(ROOT / "profiles/slurm"), "--slurm-status-command", "squeue",
+                                        "--slurm-no-account"], plugin, config=LEAN_CONFIG)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-5000:]
+    assert "greenhp: lean design: first wave of 2 of 3 repetitions (7 training jobs" in log
+    # The first wave went to SLURM, the checkpoint ran here, then the extension was submitted to SLURM.
+    lines = log.splitlines()
+    decided = next(i for i, line in enumerate(lines) if line.startswith("localcheckpoint lean_decide:"))
+    submitted = [i for i, line in enumerate(lines) if "has been submitted with SLURM jobid" in line]
+    assert all("rule_train_single" in lines[i] for i in submitted), log[-5000:]
+    assert len([i for i in submitted if i < decided]) == 7 and len([i for i in submitted if i > decided]) == 1, log[-5000:]
+    work = tmp_path / "lean"
+    decisions = list(csv.DictReader((work / "results/lean/decisions.tsv").open(), delimiter="\t"))
+    assert {r["mutant_id"]: r["extend"] for r in decisions} == {"lean__lr__x0.5": "true", "lean__lr__x4": "false"}
+    assert sorted(str(p.relative_to(work / "results/runs/single")) for p in (work / "results/runs/single").rglob("*.json")) == [
+        "lean__lr__x0.5/rep1.json", "lean__lr__x0.5/rep2.json", "lean__lr__x0.5/rep3.json",
+        "lean__lr__x4/rep1.json", "lean__lr__x4/rep2.json",
+        "lean__original/rep1.json", "lean__original/rep2.json", "lean__original/rep3.json"]
+    assert len(runs(work)) == 8 and {r["status"] for r in runs(work)} == {"ok"}
+    jobs = [j for j in subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True).stdout.splitlines()
+            if j.split()[0].split("=")[1] not in before]
+    assert len(jobs) == 8 and all("TresPerJob=gres:gpu:1" in job for job in jobs), jobs

@@ -1,7 +1,6 @@
 rule aggregate:
     input:
-        SINGLE_RECORDS,
-        PAIR_RECORDS,
+        RUN_RECORDS,  # common.smk: a lean study's first wave and extensions (checkpoint lean_decide)
     output:
         report(
             "results/runs.tsv",
@@ -27,8 +26,7 @@ EPOCHS_TABLE = "results/epochs.tsv"
 
 rule aggregate_epochs:
     input:
-        SINGLE_RECORDS,
-        PAIR_RECORDS,
+        RUN_RECORDS,
     output:
         report(
             EPOCHS_TABLE,

@@ -4,6 +4,9 @@
 import os
 import sys
 
+from greenhp.lean.settings import lean_settings
+from greenhp.lean.waves import DECISIONS, decision_params, first_wave_records, plan_order, wave_line
+from greenhp.lean.waves import extension_records as lean_extension_records
 from greenhp.record import quarantine_listed
 from greenhp.study import ID_PATTERN, StudyError, detect_gpus, load_study, run_spec
 
@@ -16,7 +19,29 @@ SINGLE_JOBS = STUDY.single_jobs()
 PAIR_JOBS = STUDY.pair_jobs()
 SINGLE_RECORDS = [f"results/runs/single/{j.mutant_id}/rep{j.repetition}.json" for j in SINGLE_JOBS]
 PAIR_RECORDS = [f"results/runs/pair/{j.mutant_id}/{j.partner}/rep{j.repetition}.json" for j in PAIR_JOBS]
-RUN_RECORDS = SINGLE_RECORDS + PAIR_RECORDS
+
+# The records the study uses (every reader of run records takes RUN_RECORDS: aggregate, epochs,
+# footprint, plots). Full design: all of them, a list. Adaptive lean design (docs/lean.md): the first
+# wave, then the checkpoint lean_decide (lean.smk) decides which groups get the remaining
+# repetitions, so RUN_RECORDS is the input function run_records (first wave + extensions).
+LEAN = lean_settings(config)
+LEAN_DECISIONS = DECISIONS  # results/lean/decisions.tsv, the checkpoint's output
+FIRST_WAVE_RECORDS = first_wave_records(STUDY)
+
+
+def extension_records(wildcards):
+    """The records of repetitions first_wave+1.. of the groups the checkpoint left open."""
+    return lean_extension_records(STUDY, checkpoints.lean_decide.get().output[0])
+
+
+def run_records(wildcards):
+    """The first wave and the extensions, in the full design's order."""
+    return plan_order(STUDY, FIRST_WAVE_RECORDS + extension_records(wildcards))
+
+
+RUN_RECORDS = run_records if LEAN.adaptive else SINGLE_RECORDS + PAIR_RECORDS
+if LEAN.adaptive and getattr(workflow, "is_main_process", True):
+    print(wave_line(STUDY, LEAN), file=sys.stderr)
 
 # The records that the aggregate job listed as unusable (unreadable, breaking the schema, failing the
 # record check) are moved aside to <record>.invalid here, before the DAG is built, so that this run
@@ -24,6 +49,7 @@ RUN_RECORDS = SINGLE_RECORDS + PAIR_RECORDS
 # parse step stays cheap; cluster jobs re-reading this file leave them alone.
 INVALID_RECORDS_LIST = "results/runs_invalid.txt"
 if getattr(workflow, "is_main_process", True):
+    # (every record of the full design: a lean study's extension records included)
     for line in quarantine_listed(INVALID_RECORDS_LIST, SINGLE_RECORDS + PAIR_RECORDS):
         print(line, file=sys.stderr)
 
@@ -42,7 +68,16 @@ def timeline_of(record):
     return record[: -len(".json")] + ".timeline.tsv"
 
 
-RUN_TIMELINES = [timeline_of(r) for r in RUN_RECORDS] if TIMELINES else []
+def run_timelines(wildcards):
+    return [timeline_of(r) for r in run_records(wildcards)]
+
+
+if not TIMELINES:
+    RUN_TIMELINES = []
+elif LEAN.adaptive:
+    RUN_TIMELINES = run_timelines
+else:
+    RUN_TIMELINES = [timeline_of(r) for r in RUN_RECORDS]
 
 
 wildcard_constraints:
