@@ -16,6 +16,9 @@ ESTIMATE_INPUT = globals().get("estimate_if_present", [])
 # Power timelines the figure may show: the training jobs' (common.smk), or in a re-analysis those
 # found under runs_dir when the workflow is parsed. The figure looks at no other file.
 RUN_TIMELINES = globals().get("RUN_TIMELINES", [])
+# A lean study's decisions (common.smk; none in a re-analysis or a full design): the summary's
+# footprint section names the design, the groups extended and the saving.
+LEAN_INPUT = {"decisions": LEAN_DECISIONS} if getattr(globals().get("LEAN"), "adaptive", False) else {}
 
 # The output names are the package's (neither loads scipy or matplotlib).
 from greenhp.analysis import EPOCH_TABLE_NAMES, TABLE_NAMES
@@ -123,6 +126,7 @@ rule plots:
         records=RUN_RECORDS,
         estimate=ESTIMATE_INPUT,
         timelines=RUN_TIMELINES,
+        **LEAN_INPUT,
     output:
         **{
             name: report(

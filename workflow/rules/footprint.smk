@@ -8,6 +8,8 @@ rule footprint:
         records=RUN_RECORDS,
         after=["results/mutants.tsv", "results/runs.tsv"] + ANALYSIS_TABLES + PLOTS,
         estimate=estimate_if_present,
+        # a lean study: which groups the checkpoint extended (the design and its saving, docs/lean.md)
+        **({"decisions": LEAN_DECISIONS} if LEAN.adaptive else {}),
     output:
         report(
             "results/footprint.tsv",
