@@ -33,7 +33,8 @@ from greenhp.lean.settings import LeanError, LeanSettings, lean_settings
 REPLAY_COLUMNS = ["kind", "subject", "mode", "partner", "mutant_id", "full", "lean", "same"]
 SUMMARY_COLUMNS = ["runs_full", "runs_lean", "seconds_full", "seconds_lean", "verdicts", "verdicts_kept",
                    "seconds_kind", "runs_without_duration", "groups", "groups_extended", "extension_share",
-                   "repetitions", "first_wave", "p_band", "delta_band"]
+                   "repetitions", "first_wave", "p_band", "delta_band", "false_positive_lean",
+                   "false_positive_fixed"]
 KINDS = ("energy", "metric", "win_tie_loss", "recommendation", "correlation")
 KEYS = ["subject", "mode", "partner", "mutant_id"]
 NOT_REPLAYED = ("not replayed: the derived-epochs part of the lean design (lean.derive_epochs): a runs "
@@ -184,7 +185,7 @@ def seconds_kind(runs: pd.DataFrame) -> str:
 
 
 def _summary(full: pd.DataFrame, lean: pd.DataFrame, rows: pd.DataFrame, decisions: pd.DataFrame,
-             settings: LeanSettings) -> pd.DataFrame:
+             settings: LeanSettings, analysis: Mapping) -> pd.DataFrame:
     full_t, lean_t = _trained(full), _trained(lean)
     dur_full, dur_lean = pd.to_numeric(full_t["duration_s"]), pd.to_numeric(lean_t["duration_s"])
     groups = len(decisions)
@@ -196,7 +197,20 @@ def _summary(full: pd.DataFrame, lean: pd.DataFrame, rows: pd.DataFrame, decisio
         seconds_kind=seconds_kind(full_t), runs_without_duration=int(dur_full.isna().sum()),
         groups=groups, groups_extended=extended, extension_share=extended / groups if groups else math.nan,
         repetitions=settings.repetitions, first_wave=settings.first_wave, p_band=band(settings.p_band),
-        delta_band=band(settings.delta_band))], columns=SUMMARY_COLUMNS)
+        delta_band=band(settings.delta_band), **_false_positives(settings, analysis))], columns=SUMMARY_COLUMNS)
+
+
+def _false_positives(settings: LeanSettings, analysis: Mapping) -> dict[str, float]:
+    """The simulated false-positive rate of one comparison under the null, lean and fixed-n
+    (greenhp.lean.error_rate; empty for a test other than Welch's or Student's t)."""
+    from greenhp.lean.error_rate import simulate
+
+    test = analysis.get("test", "welch")
+    if test not in ("welch", "student") or settings.first_wave >= settings.repetitions:
+        return {"false_positive_lean": math.nan, "false_positive_fixed": math.nan}
+    rate = simulate(settings.first_wave, settings.repetitions, settings.p_band,
+                    alpha=float(analysis.get("alpha", 0.05)), test=test)
+    return {"false_positive_lean": rate.rate_lean, "false_positive_fixed": rate.rate_fixed}
 
 
 def replay(runs: pd.DataFrame, settings: LeanSettings, analysis: Mapping) -> Replay:
@@ -205,7 +219,7 @@ def replay(runs: pd.DataFrame, settings: LeanSettings, analysis: Mapping) -> Rep
     alpha = float(analysis.get("alpha", 0.05))
     rows = compare_verdicts(verdicts(study_tables(runs, analysis), alpha),
                             verdicts(study_tables(lean, analysis), alpha))
-    return Replay(rows, _summary(runs, lean, rows, decisions, settings), decisions, lean, settings)
+    return Replay(rows, _summary(runs, lean, rows, decisions, settings, analysis), decisions, lean, settings)
 
 
 def table_repetitions(runs: pd.DataFrame, name: str = "runs table") -> int:
@@ -253,6 +267,10 @@ def format_replay(result: Replay, runs_table, enabled: bool = True) -> str:
              f"groups extended after the first wave: {s['groups_extended']} of {s['groups']} "
              f"({_pct(s['groups_extended'], s['groups'])})",
              f"verdicts kept: {s['verdicts_kept']} of {s['verdicts']} ({_pct(s['verdicts_kept'], s['verdicts'])})"]
+    if not math.isnan(s["false_positive_lean"]):
+        lines.append(f"simulated false-positive rate of one comparison under the null (greenhp.lean.error_rate): "
+                     f"lean {s['false_positive_lean']:.3f}, all {st.repetitions} repetitions at once "
+                     f"{s['false_positive_fixed']:.3f}")
     diff = result.replay[~result.replay["same"]]
     for r in diff.itertuples(index=False):
         where = " ".join(x for x in (r.subject, r.mode, r.partner) if x)
