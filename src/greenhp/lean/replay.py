@@ -213,12 +213,15 @@ def _false_positives(settings: LeanSettings, analysis: Mapping) -> dict[str, flo
     return {"false_positive_lean": rate.rate_lean, "false_positive_fixed": rate.rate_fixed}
 
 
-def replay(runs: pd.DataFrame, settings: LeanSettings, analysis: Mapping) -> Replay:
-    """The lean design of ``settings`` replayed on checked ``runs`` (module doc)."""
+def replay(runs: pd.DataFrame, settings: LeanSettings, analysis: Mapping,
+           full_verdicts: pd.DataFrame | None = None) -> Replay:
+    """The lean design of ``settings`` replayed on checked ``runs`` (module doc). ``full_verdicts``:
+    ``verdicts`` of the full table when already computed (a sweep over settings)."""
     lean, decisions = lean_subset(runs, settings, analysis)
     alpha = float(analysis.get("alpha", 0.05))
-    rows = compare_verdicts(verdicts(study_tables(runs, analysis), alpha),
-                            verdicts(study_tables(lean, analysis), alpha))
+    if full_verdicts is None:
+        full_verdicts = verdicts(study_tables(runs, analysis), alpha)
+    rows = compare_verdicts(full_verdicts, verdicts(study_tables(lean, analysis), alpha))
     return Replay(rows, _summary(runs, lean, rows, decisions, settings, analysis), decisions, lean, settings)
 
 
