@@ -1,13 +1,21 @@
 """The lean design replayed on finished studies (greenhp.lean.replay) over a grid of settings.
 
     PYTHONPATH=src python bench/lean_replays.py RUNS_TSV --configfile CONFIG... [--label NAME]
+    PYTHONPATH=src python bench/lean_replays.py synthetic:SEED [--bands 0.005,0.3 ...]
+
+``synthetic:SEED``: the reference-shaped synthetic table of bench/reanalysis_scale.py
+(``published_like(SEED)``: 135 mutants, 720 runs, energy proportional to epochs with 1 % (single) and
+4 % (pair) run-to-run spread, accuracy falling with |log lr|), not a measurement.
 
 For each first wave (2, 3) and p band of the grid: the share of runs and of seconds the lean design
 would have trained, the share of mutant groups it extends after the first wave (what
 lean.expected_extension estimates), the verdicts kept, and every verdict that differs. Markdown.
 """
 import argparse
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from greenhp.lean.decide import study_tables
 from greenhp.lean.replay import load_config, read_table, replay, replay_settings, table_repetitions, verdicts
@@ -22,7 +30,16 @@ def main() -> None:
     parser.add_argument("--configfile", nargs="+", default=["config.yaml"])
     parser.add_argument("--label", default="")
     parser.add_argument("--first-waves", nargs="+", type=int, default=[2, 3])
+    parser.add_argument("--bands", nargs="+", default=None, metavar="LOW,HIGH")
     args = parser.parse_args()
+    bands = [tuple(float(x) for x in b.split(",")) for b in args.bands] if args.bands else BANDS
+    if args.runs.startswith("synthetic:"):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from reanalysis_scale import published_like
+
+        path = Path(tempfile.mkdtemp()) / "published.tsv"
+        published_like(int(args.runs.split(":", 1)[1])).to_csv(path, sep="\t", index=False)
+        args.runs = str(path)
     config = load_config(args.configfile)
     analysis = config.get("analysis") or {}
     runs = read_table(args.runs, analysis.get("metric_directions") or None)
@@ -36,7 +53,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     notes = []
     for first_wave in args.first_waves:
-        for band in BANDS:
+        for band in bands:
             lean = dict(config.get("lean") or {}, first_wave=first_wave, p_band=list(band), delta_band=None)
             settings = replay_settings({**config, "lean": lean}, reps)
             r = replay(runs, settings, analysis, full_verdicts=full)
