@@ -179,3 +179,16 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, case, message):
 
 def test_replay_error_is_a_value_error():
     assert issubclass(ReplayError, ValueError)
+
+
+def test_derived_rows_are_not_counted_as_trained_runs():
+    # rows read from another run's epoch marks (column derived, issue 24) cost no training
+    df = known_table()
+    df["derived"] = "false"
+    df.loc[(df["mutant_id"] == "s__lr__x2") & (df["mode"] == "single"), "derived"] = "true"
+    df["derived_from"] = ""
+    got = replay(validate_runs(df), settings(), {})
+    s = got.summary.iloc[0]
+    assert (s["runs_full"], s["runs_lean"]) == (35, 29)  # 5 and 3 derived rows of x2 left out
+    trained = df[df["derived"] == "false"]
+    assert s["seconds_full"] == pytest.approx(trained["duration_s"].astype(float).sum())
