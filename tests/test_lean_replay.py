@@ -192,3 +192,20 @@ def test_derived_rows_are_not_counted_as_trained_runs():
     assert (s["runs_full"], s["runs_lean"]) == (35, 29)  # 5 and 3 derived rows of x2 left out
     trained = df[df["derived"] == "false"]
     assert s["seconds_full"] == pytest.approx(trained["duration_s"].astype(float).sum())
+
+
+def test_cli_reads_a_published_csv_in_the_minimal_import_format(tmp_path, capsys):
+    # no duration_s, no device, no hp_ columns: runs and verdicts replayed, seconds said to be missing
+    df = known_table()[["run_id", "subject", "mode", "partner", "mutant_id", "hyperparameter", "original",
+                        "value", "status", "repetition", "total_energy_j", "metric_name", "metric_value"]]
+    path = tmp_path / "published.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "o"
+    code = main(["replay", "--runs-table", str(path), "--configfile", *config_file(tmp_path), "--out", str(out)])
+    text = capsys.readouterr().out
+    summary = pd.read_csv(out / "replay_summary.tsv", sep="\t")
+    assert code == 0 and summary.loc[0, "runs_lean"] == 32
+    assert summary.loc[0, "runs_without_duration"] == 40 and summary.loc[0, "seconds_kind"] == "seconds"
+    assert "40 run(s) without duration_s not counted" in text
+    rows = pd.read_csv(out / "replay.tsv", sep="\t", keep_default_na=False)
+    assert (rows["same"].astype(str) == "False").sum() >= 6
