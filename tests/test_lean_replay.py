@@ -209,3 +209,13 @@ def test_cli_reads_a_published_csv_in_the_minimal_import_format(tmp_path, capsys
     assert "40 run(s) without duration_s not counted" in text
     rows = pd.read_csv(out / "replay.tsv", sep="\t", keep_default_na=False)
     assert (rows["same"].astype(str) == "False").sum() >= 6
+
+
+def test_an_incomplete_table_is_replayed_and_said_to_be_incomplete(tmp_path, capsys):
+    df = known_table()
+    df = df[~((df["mutant_id"] == "s__lr__x2") & (df["repetition"].astype(int) > 3))]  # x2 has 3 of 5
+    out = tmp_path / "o"
+    assert main(["replay", "--runs-table", str(write(tmp_path, df)), "--configfile", *config_file(tmp_path),
+                 "--out", str(out)]) == 0
+    assert "note: 1 group(s) have fewer than 5 repetitions" in capsys.readouterr().out
+    assert pd.read_csv(out / "replay_summary.tsv", sep="\t").loc[0, "groups_short"] == 1

@@ -34,7 +34,7 @@ REPLAY_COLUMNS = ["kind", "subject", "mode", "partner", "mutant_id", "full", "le
 SUMMARY_COLUMNS = ["runs_full", "runs_lean", "seconds_full", "seconds_lean", "verdicts", "verdicts_kept",
                    "seconds_kind", "runs_without_duration", "groups", "groups_extended", "extension_share",
                    "repetitions", "first_wave", "p_band", "delta_band", "false_positive_lean",
-                   "false_positive_fixed"]
+                   "false_positive_fixed", "groups_short"]
 KINDS = ("energy", "metric", "win_tie_loss", "recommendation", "correlation")
 KEYS = ["subject", "mode", "partner", "mutant_id"]
 NOT_REPLAYED = ("not replayed: the derived-epochs part of the lean design (lean.derive_epochs): a runs "
@@ -197,7 +197,16 @@ def _summary(full: pd.DataFrame, lean: pd.DataFrame, rows: pd.DataFrame, decisio
         seconds_kind=seconds_kind(full_t), runs_without_duration=int(dur_full.isna().sum()),
         groups=groups, groups_extended=extended, extension_share=extended / groups if groups else math.nan,
         repetitions=settings.repetitions, first_wave=settings.first_wave, p_band=band(settings.p_band),
-        delta_band=band(settings.delta_band), **_false_positives(settings, analysis))], columns=SUMMARY_COLUMNS)
+        delta_band=band(settings.delta_band), **_false_positives(settings, analysis),
+        groups_short=groups_short(full))], columns=SUMMARY_COLUMNS)
+
+
+def groups_short(runs: pd.DataFrame) -> int:
+    """Groups (originals included) with fewer repetitions than the table's most: a table that is not
+    complete (a lean study's own, or one with lost runs) replays what it has, and says so."""
+    order = repetition_order(runs)
+    counts = order.groupby(_group_key(runs)).max()
+    return int((counts < counts.max()).sum()) if len(counts) else 0
 
 
 def _false_positives(settings: LeanSettings, analysis: Mapping) -> dict[str, float]:
@@ -274,6 +283,9 @@ def format_replay(result: Replay, runs_table, enabled: bool = True) -> str:
         lines.append(f"simulated false-positive rate of one comparison under the null (greenhp.lean.error_rate): "
                      f"lean {s['false_positive_lean']:.3f}, all {st.repetitions} repetitions at once "
                      f"{s['false_positive_fixed']:.3f}")
+    if s["groups_short"]:
+        lines.append(f"note: {s['groups_short']} group(s) have fewer than {st.repetitions} repetitions: the table is "
+                     "not complete, and its 'full' side is what it has")
     diff = result.replay[~result.replay["same"]]
     for r in diff.itertuples(index=False):
         where = " ".join(x for x in (r.subject, r.mode, r.partner) if x)
