@@ -184,9 +184,10 @@ def test_replay_error_is_a_value_error():
 def test_derived_rows_are_not_counted_as_trained_runs():
     # rows read from another run's epoch marks (column derived, issue 24) cost no training
     df = known_table()
-    df["derived"] = "false"
-    df.loc[(df["mutant_id"] == "s__lr__x2") & (df["mode"] == "single"), "derived"] = "true"
-    df["derived_from"] = ""
+    df["derived"], df["derived_from"] = "false", ""
+    x2 = (df["mutant_id"] == "s__lr__x2") & (df["mode"] == "single")
+    df.loc[x2, "derived"] = "true"  # each read from the trained x3 run of its repetition
+    df.loc[x2, "derived_from"] = "single-s__lr__x3-alone-" + df.loc[x2, "repetition"]
     got = replay(validate_runs(df), settings(), {})
     s = got.summary.iloc[0]
     assert (s["runs_full"], s["runs_lean"]) == (35, 29)  # 5 and 3 derived rows of x2 left out
