@@ -5,6 +5,9 @@
     greenhp plan [--configfile FILE ...] [--estimate [--cores N] [--gpus N] [--tsv PATH] ...]
         check a study configuration, print its job counts and its mutant table; with --estimate,
         calibrate on this machine and predict the study's time, energy, CO2e and cost
+    greenhp replay --runs-table FILE [--configfile FILE ...] --out DIR
+        replay the config's lean design (docs/lean.md) on a complete runs table, without training:
+        the runs it would have used, their share of runs and seconds, every verdict that would differ
 """
 
 from __future__ import annotations
@@ -91,6 +94,31 @@ def show_plan(args, config: dict, study) -> int:
     return 0
 
 
+def replay(argv: Sequence[str]) -> int:
+    """The lean design replayed on a finished runs table (greenhp.lean.replay); bad input: exit 2."""
+    import argparse
+
+    from greenhp.lean.replay import ReplayError, load_config, replay_file
+
+    parser = argparse.ArgumentParser(prog="greenhp replay",
+                                     description="Replay the lean design of a study config on a complete runs table.")
+    parser.add_argument("--runs-table", required=True, metavar="FILE",
+                        help="a finished study's results/runs.tsv, or a table in the import format of docs/analysis.md")
+    parser.add_argument("--configfile", nargs="+", default=["config.yaml"], metavar="FILE",
+                        help="the study config whose lean: and analysis: settings are replayed, merged in order "
+                             "(default: config.yaml)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="writes DIR/replay.tsv, DIR/replay_summary.tsv and DIR/decisions.tsv")
+    args = parser.parse_args(argv)
+    try:
+        _, text = replay_file(args.runs_table, load_config(args.configfile), args.out)
+    except ReplayError as err:
+        print(f"greenhp replay: {err}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -103,7 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return measure_main(rest)
     if command == "plan":
         return plan(rest)
-    print(f"greenhp: unknown command {command!r}; commands: measure, plan", file=sys.stderr)
+    if command == "replay":
+        return replay(rest)
+    print(f"greenhp: unknown command {command!r}; commands: measure, plan, replay", file=sys.stderr)
     return 2
 
 

@@ -8,7 +8,8 @@ recommendations use) or of its task metric has a p-value inside ``lean.p_band`` 
 |effect size| (Cliff's delta) inside ``lean.delta_band`` when one is set. Everything else is decided:
 p below the band is a clear difference, p at or above it a clear absence of one at this spread.
 A comparison without a p-value (fewer than 2 ok runs a side, an energy not measured) cannot be
-decided by more runs of the same kind and is not open; the row says why.
+decided by more runs of the same kind and is not open, whatever its delta (a Cliff's delta of one run
+against the original's is computed but tests nothing); the row says why.
 
 ``decide`` is used by the workflow's checkpoint (scripts/lean_decide.py) and by ``greenhp replay``,
 so a replay predicts exactly what a lean study does.
@@ -34,6 +35,8 @@ def _in(value, band) -> bool:
 
 
 def _open_because(kind: str, p, delta, settings: LeanSettings) -> str | None:
+    if not _in(p, (0.0, math.inf)):  # no test (fewer than 2 ok runs a side): a delta alone opens nothing
+        return None
     if _in(p, settings.p_band):
         return f"{kind} p={p:.3g} in [{settings.p_band[0]:g}, {settings.p_band[1]:g})"
     if settings.delta_band is not None and _in(abs(delta) if isinstance(delta, float) else delta, settings.delta_band):
@@ -41,18 +44,23 @@ def _open_because(kind: str, p, delta, settings: LeanSettings) -> str | None:
     return None
 
 
-def first_wave_comparisons(runs: pd.DataFrame, analysis: Mapping) -> pd.DataFrame:
-    """The study's comparisons table on ``runs`` (checked runs, or a runs.tsv path), computed with the
-    study's ``analysis`` settings (only alpha, delta_threshold, test, window and metric_directions
-    matter here; the bootstrap is cut to its minimum, as no interval enters the decision)."""
+def study_tables(runs: pd.DataFrame, analysis: Mapping) -> dict[str, pd.DataFrame]:
+    """Every statistics table of the study (greenhp.analysis.analyse) on ``runs`` (checked runs, or a
+    runs.tsv path), computed with the study's ``analysis`` settings. Only alpha, delta_threshold,
+    test, window and metric_directions enter a verdict, a recommendation or a correlation's
+    significance; the bootstrap is cut to 100 resamples, as no interval enters any of them."""
     from greenhp.analysis import analyse
 
-    tables = analyse(runs, alpha=analysis.get("alpha", 0.05),
-                     delta_threshold=analysis.get("delta_threshold", 0.147), n_boot=100,
-                     seed=analysis.get("seed", 0), test=analysis.get("test", "welch"),
-                     metric_directions=analysis.get("metric_directions") or {},
-                     window=analysis.get("window", "training"))
-    return tables["comparisons"]
+    return analyse(runs, alpha=analysis.get("alpha", 0.05),
+                   delta_threshold=analysis.get("delta_threshold", 0.147), n_boot=100,
+                   seed=analysis.get("seed", 0), test=analysis.get("test", "welch"),
+                   metric_directions=analysis.get("metric_directions") or {},
+                   window=analysis.get("window", "training"))
+
+
+def first_wave_comparisons(runs: pd.DataFrame, analysis: Mapping) -> pd.DataFrame:
+    """The study's comparisons table on ``runs`` (see study_tables)."""
+    return study_tables(runs, analysis)["comparisons"]
 
 
 def decide_from_comparisons(comparisons: pd.DataFrame, settings: LeanSettings) -> pd.DataFrame:
