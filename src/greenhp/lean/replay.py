@@ -27,6 +27,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from greenhp.analysis.tables import partner_key, validate_runs, write_tsv
+from greenhp.analysis.derived import trained
 from greenhp.lean.decide import ENERGY, TASK, decide, study_tables
 from greenhp.lean.settings import LeanError, LeanSettings, lean_settings
 
@@ -165,14 +166,6 @@ def compare_verdicts(full: pd.DataFrame, lean: pd.DataFrame) -> pd.DataFrame:
     return m[REPLAY_COLUMNS].reset_index(drop=True)
 
 
-def _trained(runs: pd.DataFrame) -> pd.DataFrame:
-    """The rows that cost training: derived rows (lean.derive_epochs) are read from another run."""
-    if "derived" not in runs:
-        return runs
-    derived = runs["derived"].astype(str).str.strip().str.lower().isin(["true", "1"])
-    return runs[~derived]
-
-
 def seconds_kind(runs: pd.DataFrame) -> str:
     """What seconds_* add up: duration_s of runs on a GPU (a cuda device or a GPU model named) are
     GPU-seconds; without a GPU, seconds."""
@@ -186,7 +179,7 @@ def seconds_kind(runs: pd.DataFrame) -> str:
 
 def _summary(full: pd.DataFrame, lean: pd.DataFrame, rows: pd.DataFrame, decisions: pd.DataFrame,
              settings: LeanSettings, analysis: Mapping) -> pd.DataFrame:
-    full_t, lean_t = _trained(full), _trained(lean)
+    full_t, lean_t = trained(full), trained(lean)  # derived rows cost no training
     dur_full, dur_lean = pd.to_numeric(full_t["duration_s"]), pd.to_numeric(lean_t["duration_s"])
     groups = len(decisions)
     extended = int(decisions["extend"].sum())
