@@ -43,3 +43,13 @@ def test_schema_rejects_bad_types_and_unknown_keys(lean):
     config["lean"] = lean
     with pytest.raises(StudyError, match="lean"):
         validate_config(config)
+
+
+def test_plan_counts_name_the_first_wave_only_when_lean_is_adaptive():
+    from greenhp.study import describe
+
+    assert "design" not in describe(load_study(study_config()))
+    counts = describe(load_study(study_config(enabled=True, first_wave=2)))
+    assert counts["design"] == "lean"
+    assert counts["first_wave_jobs"] == 26 + 13  # single: 2 originals x 5 + 8 mutants x 2; pair: 5 + 4 x 2
+    assert counts["first_wave_jobs"] + counts["jobs_that_may_follow"] == counts["single_jobs"] + counts["pair_jobs"]

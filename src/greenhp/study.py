@@ -442,11 +442,18 @@ def run_settings(config: dict) -> dict:
 
 
 def describe(study: Study) -> dict[str, Any]:
-    return {
+    """The job counts ``greenhp plan`` prints; with the lean design (docs/lean.md) also its first
+    wave, the jobs that may follow it and the design's name."""
+    out: dict[str, Any] = {
         "configurations": len(study.mutants),
         "single_jobs": len(study.single_jobs()),
         "pair_jobs": len(study.pair_jobs()),
     }
+    if study.first_wave < study.repetitions:
+        first = len(study.first_wave_single_jobs()) + len(study.first_wave_pair_jobs())
+        out.update(design="lean", first_wave_jobs=first,
+                   jobs_that_may_follow=out["single_jobs"] + out["pair_jobs"] - first)
+    return out
 
 
 def detect_gpus() -> int:
