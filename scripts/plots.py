@@ -30,7 +30,9 @@ decisions = sm.input.decisions if "decisions" in sm.input.keys() else None
 decisions = decisions if decisions is None or isinstance(decisions, str) else (list(decisions) or [None])[0]
 footprint = footprint_lines(records, dict(sm.params.carbon), estimate, lean=lean_settings(sm.config),
                             runs_path=sm.input.runs, decisions_path=decisions) if records else None
+# a lean study's check of derived epochs rows (results/lean/derive_check.tsv, the checkpoint's table)
+check = read_tables({"c": sm.input.derive_check})["c"] if "derive_check" in sm.input.keys() else None
 write_summary(runs, tables, sm.output.summary, alpha=getattr(sm.params, "alpha", 0.05), window=window,
-              early_stop_lines=early, footprint=footprint)
+              early_stop_lines=early, footprint=footprint, derive_check=check)
 if "summary_html" in sm.output.keys():
     rst_to_html(sm.output.summary, sm.output.summary_html)

@@ -19,6 +19,9 @@ RUN_TIMELINES = globals().get("RUN_TIMELINES", [])
 # A lean study's decisions (common.smk; none in a re-analysis or a full design): the summary's
 # footprint section names the design, the groups extended and the saving.
 LEAN_INPUT = {"decisions": LEAN_DECISIONS} if getattr(globals().get("LEAN"), "adaptive", False) else {}
+# ... and its check of derived epochs rows against measured ones (the summary's section on them)
+if getattr(globals().get("DERIVE"), "families", ()):
+    LEAN_INPUT["derive_check"] = LEAN_CHECK
 
 # The output names are the package's (neither loads scipy or matplotlib).
 from greenhp.analysis import EPOCH_TABLE_NAMES, TABLE_NAMES

@@ -4,9 +4,10 @@
 import os
 import sys
 
+from greenhp.lean.derive import derive_plan
 from greenhp.lean.settings import lean_settings
-from greenhp.lean.waves import DECISIONS, decision_params, first_wave_records, plan_order, wave_line
-from greenhp.lean.waves import extension_records as lean_extension_records
+from greenhp.lean.waves import CHECK, DECISIONS, checkpoint_needed, decision_params, derived_params
+from greenhp.lean.waves import first_wave_runs, study_runs, wave_line
 from greenhp.record import quarantine_listed
 from greenhp.study import ID_PATTERN, StudyError, detect_gpus, load_study, run_spec
 
@@ -21,27 +22,41 @@ SINGLE_RECORDS = [f"results/runs/single/{j.mutant_id}/rep{j.repetition}.json" fo
 PAIR_RECORDS = [f"results/runs/pair/{j.mutant_id}/{j.partner}/rep{j.repetition}.json" for j in PAIR_JOBS]
 
 # The records the study uses (every reader of run records takes RUN_RECORDS: aggregate, epochs,
-# footprint, plots). Full design: all of them, a list. Adaptive lean design (docs/lean.md): the first
-# wave, then the checkpoint lean_decide (lean.smk) decides which groups get the remaining
-# repetitions, so RUN_RECORDS is the input function run_records (first wave + extensions).
+# footprint, plots) and the runs.tsv rows it derives instead of training (DERIVED_RUNS, rule
+# aggregate's params; never record files). Full design: every record, a list; nothing derived. Lean
+# design (docs/lean.md) with something to decide after the first wave (adaptive repetitions, or
+# derived epochs rows to check): the first wave, then the checkpoint lean_decide (lean.smk) decides
+# which groups get the remaining repetitions and which derived families are trained in full, so
+# RUN_RECORDS and DERIVED_RUNS are input functions (first wave + extensions + full families).
 LEAN = lean_settings(config)
-LEAN_DECISIONS = DECISIONS  # results/lean/decisions.tsv, the checkpoint's output
-FIRST_WAVE_RECORDS = first_wave_records(STUDY)
+DERIVE = derive_plan(STUDY, LEAN)  # greenhp.lean.derive: which epochs mutants are read from longer runs
+LEAN_CHECKPOINT = checkpoint_needed(LEAN, DERIVE)
+LEAN_DECISIONS = DECISIONS  # results/lean/decisions.tsv, the checkpoint's output (adaptive designs)
+LEAN_CHECK = CHECK  # results/lean/derive_check.tsv, the checkpoint's output (derived families)
+FIRST_WAVE_RECORDS, FIRST_WAVE_DERIVED = first_wave_runs(STUDY, DERIVE)
 
 
-def extension_records(wildcards):
-    """The records of repetitions first_wave+1.. of the groups the checkpoint left open."""
-    return lean_extension_records(STUDY, checkpoints.lean_decide.get().output[0])
+def run_plan(wildcards):
+    """(records, derived jobs) of the whole study, once the checkpoint has decided."""
+    out = checkpoints.lean_decide.get().output
+    return study_runs(STUDY, DERIVE, out.decisions if LEAN.adaptive else None,
+                      out.check if DERIVE.families else None)
 
 
 def run_records(wildcards):
-    """The first wave and the extensions, in the full design's order."""
-    return plan_order(STUDY, FIRST_WAVE_RECORDS + extension_records(wildcards))
+    """The first wave, the extensions and the families trained in full, in the full design's order."""
+    return run_plan(wildcards)[0]
 
 
-RUN_RECORDS = run_records if LEAN.adaptive else SINGLE_RECORDS + PAIR_RECORDS
-if LEAN.adaptive and getattr(workflow, "is_main_process", True):
-    print(wave_line(STUDY, LEAN), file=sys.stderr)
+def derived_runs(wildcards):
+    """The rows derived from the sources' records (rule aggregate's params)."""
+    return derived_params(run_plan(wildcards)[1])
+
+
+RUN_RECORDS = run_records if LEAN_CHECKPOINT else SINGLE_RECORDS + PAIR_RECORDS
+DERIVED_RUNS = derived_runs if LEAN_CHECKPOINT else []
+if LEAN_CHECKPOINT and getattr(workflow, "is_main_process", True):
+    print(wave_line(STUDY, LEAN, DERIVE), file=sys.stderr)
 
 # The records that the aggregate job listed as unusable (unreadable, breaking the schema, failing the
 # record check) are moved aside to <record>.invalid here, before the DAG is built, so that this run
@@ -74,7 +89,7 @@ def run_timelines(wildcards):
 
 if not TIMELINES:
     RUN_TIMELINES = []
-elif LEAN.adaptive:
+elif LEAN_CHECKPOINT:
     RUN_TIMELINES = run_timelines
 else:
     RUN_TIMELINES = [timeline_of(r) for r in RUN_RECORDS]

@@ -6,6 +6,13 @@ originals at every repetition, mutants at ``lean.first_wave``), then the checkpo
 (greenhp.lean.decide.DECISION_COLUMNS), and every reader of the study's records takes the first wave
 plus the extension records of the groups with ``extend`` true (:func:`extension_records`).
 
+With ``lean.derive_epochs`` (greenhp.lean.derive) the single-mode jobs of derived configurations are
+not trained: :func:`first_wave_runs` and :func:`study_runs` give the records to train and the rows to
+derive (the sources' records are among the records). The checkpoint also runs when the derive plan
+has families (:func:`checkpoint_needed`), even with every repetition in the first wave: it writes
+``results/lean/derive_check.tsv`` (derived against measured), and a family whose check fails is
+trained in full after it.
+
 A rerun with another band (or other decision settings) decides again from the same first wave: the
 study then uses exactly the records its current decisions name, so the same config gives the same
 runs table whatever ran before. Extension records of groups that are no longer open stay on disk
@@ -21,10 +28,13 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
+from greenhp.lean.derive import (DerivedJob, DerivePlan, check_from_records, derive_plan, failed_families,
+                                 full_families, full_family_jobs, split_single_jobs, write_check)
 from greenhp.lean.settings import LeanError, LeanSettings
 from greenhp.study import PairJob, SingleJob, Study
 
 DECISIONS = "results/lean/decisions.tsv"
+CHECK = "results/lean/derive_check.tsv"
 # The analysis settings the decision depends on (greenhp.lean.decide.first_wave_comparisons): the
 # checkpoint's params, so that a change of one of them, and only of one of them, decides again.
 DECISION_ANALYSIS_KEYS = ("alpha", "delta_threshold", "seed", "test", "window", "metric_directions")
@@ -111,53 +121,123 @@ def plan_order(study: Study, records: Iterable[str]) -> list[str]:
     return [r for r in plan_records(study) if r in wanted]
 
 
-def wave_line(study: Study, settings: LeanSettings) -> str:
-    """The parse-time line of an adaptive study (shown by every snakemake start, dry runs included)."""
-    n = len(study.first_wave_single_jobs()) + len(study.first_wave_pair_jobs())
-    return (f"greenhp: lean design: first wave of {settings.first_wave} of {settings.repetitions} repetitions "
-            f"({n} training jobs; originals get all {settings.repetitions}); more may follow after "
-            f"checkpoint lean_decide ({DECISIONS})")
+def checkpoint_needed(settings: LeanSettings, plan: DerivePlan) -> bool:
+    """True when the lean design has something to decide after the first wave: which groups get the
+    remaining repetitions (adaptive), or whether the derived families pass their check."""
+    return settings.adaptive or bool(plan.families)
 
 
-def _runs_of(records: list[str], analysis: Mapping) -> tuple[pd.DataFrame, list[str]]:
+def _split(study: Study, plan: DerivePlan, single: Iterable[tuple[str, int]], pair: Iterable[PairJob],
+           full: Iterable[str]) -> tuple[list[str], list[DerivedJob]]:
+    """The records to train (plan order) and the rows to derive (plan order, each once)."""
+    train, derived = split_single_jobs(plan, study, single, full)
+    records = plan_order(study, [record_path(SingleJob(m, k)) for m, k in train] + [record_path(j) for j in pair])
+    order = {(j.mutant_id, j.repetition): i for i, j in enumerate(study.single_jobs())}
+    unique = {(j.mutant.mutant_id, j.repetition): j for j in derived}
+    return records, [unique[key] for key in sorted(unique, key=lambda key: order.get(key, len(order)))]
+
+
+def first_wave_runs(study: Study, plan: DerivePlan) -> tuple[list[str], list[DerivedJob]]:
+    """The first wave's records to train (the derived configurations' sources included, their own
+    single-mode jobs left out) and its derived rows: the checkpoint's input."""
+    single = [(j.mutant_id, j.repetition) for j in study.first_wave_single_jobs()]
+    return _split(study, plan, single, study.first_wave_pair_jobs(), ())
+
+
+def study_runs(study: Study, plan: DerivePlan, decisions_path: str | Path | None = None,
+               check_path: str | Path | None = None) -> tuple[list[str], list[DerivedJob]]:
+    """Every record the study trains and every row it derives, once the checkpoint has run: the
+    first wave, the extensions of the open groups (``decisions_path``; none when not adaptive) and
+    the families whose check failed (``check_path``, trained in full: greenhp.lean.derive)."""
+    single = [(j.mutant_id, j.repetition) for j in study.first_wave_single_jobs()]
+    pair = list(study.first_wave_pair_jobs())
+    if decisions_path is not None:
+        for job in extension_jobs(study, read_decisions(decisions_path, study)):
+            if isinstance(job, PairJob):
+                pair.append(job)
+            else:
+                single.append((job.mutant_id, job.repetition))
+    full = full_families(check_path) if check_path is not None else {}
+    single += full_family_jobs(plan, full, study.repetitions)
+    return _split(study, plan, single, pair, full)
+
+
+def derived_params(jobs: Iterable[DerivedJob]) -> list[list]:
+    """Derived rows as a rule's params (a change reruns the rule): [mutant_id, repetition, source]."""
+    return [[j.mutant.mutant_id, j.repetition, j.source_path] for j in jobs]
+
+
+def derived_jobs(study: Study, params: Iterable) -> list[DerivedJob]:
+    """:func:`derived_params` back to derived jobs (in a rule's script)."""
+    jobs = []
+    for mutant_id, rep, source in params:
+        if mutant_id not in study.by_id:
+            raise LeanError(f"derived row {mutant_id} rep{rep}: {mutant_id!r} is not a configuration of this study")
+        jobs.append(DerivedJob(study.by_id[mutant_id], int(rep), str(source)))
+    return jobs
+
+
+def wave_line(study: Study, settings: LeanSettings, plan: DerivePlan | None = None) -> str:
+    """The parse-time line of a lean study with a checkpoint (shown by every snakemake start, dry
+    runs included): the first wave's training jobs and, with derived epochs rows, how many
+    configurations are derived instead of trained."""
+    plan = plan or DerivePlan()
+    records, derived = first_wave_runs(study, plan)
+    n = len(records)
+    reps = settings.repetitions
+    if settings.adaptive:
+        line = (f"greenhp: lean design: first wave of {settings.first_wave} of {reps} repetitions "
+                f"({n} training jobs; originals get all {reps})")
+    else:
+        line = f"greenhp: lean design: every repetition at once ({n} training jobs)"
+    if settings.derive_epochs:
+        checks = sum(len(f.check) for f in plan.families)
+        line += (f"; {len(plan.not_trained())} configurations derived from longer runs ({len(derived)} rows, "
+                 f"not trained; {checks} also trained as a check)")
+    if settings.adaptive:
+        return line + f"; more may follow after checkpoint lean_decide ({DECISIONS})"
+    return line + f"; a family whose check fails is trained in full after checkpoint lean_decide ({CHECK})"
+
+
+def _runs_of(records: list[str], analysis: Mapping, derived: Iterable[DerivedJob] = ()) -> tuple[pd.DataFrame, list[str]]:
     from greenhp.aggregate import aggregate
     from greenhp.analysis.tables import load_runs
 
     with tempfile.TemporaryDirectory(prefix="greenhp-lean-") as tmp:
         table = os.path.join(tmp, "runs.tsv")
-        aggregate(records, table)  # unusable records become rows with status invalid (not used)
+        aggregate(records, table, derived=derived)  # unusable records become rows with status invalid
         runs = load_runs(table, analysis.get("metric_directions") or {})
     not_ok = [f"{r.run_id}: {r.status}" for r in runs.itertuples() if r.status != "ok"]
     return runs, not_ok
 
 
-def decide_first_wave(records: list[str], study: Study, settings: LeanSettings, analysis: Mapping,
-                      out_path: str | Path) -> list[str]:
-    """The checkpoint: aggregate the first wave's records (in memory of a temporary folder, rule
-    aggregate keeps the study's own table and invalid list), decide (greenhp.lean.decide.decide),
-    write the decisions table atomically. Returns the log lines."""
+def _replace(path: str | Path, write) -> Path:
+    """Write ``path`` atomically: ``write(tmp)``, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def _decide(runs: pd.DataFrame, study: Study, settings: LeanSettings, analysis: Mapping,
+            out_path: str | Path) -> list[str]:
     from greenhp.analysis.tables import write_tsv
     from greenhp.lean.decide import decide
 
-    runs, not_ok = _runs_of(records, analysis)
     table = decide(runs, settings, analysis)
     out = table.copy()
     out["extend"] = ["true" if x else "false" for x in table["extend"]]
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write_tsv(out, tmp)
-        os.replace(tmp, out_path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    out_path = _replace(out_path, lambda tmp: write_tsv(out, tmp))
     rows = [(r.mode, r.mutant_id, r.partner, bool(r.extend)) for r in table.itertuples()]
-    lines = [f"first wave: {len(records)} run records, {len(runs) - len(not_ok)} ok"]
-    lines += [f"  not used: {x}" for x in not_ok]
     ext = extension_jobs(study, rows)
-    lines.append(f"decided {len(table)} groups: {int(table['extend'].sum())} extended to "
-                 f"{settings.repetitions} repetitions ({len(ext)} more training jobs) -> {out_path}")
+    lines = [f"decided {len(table)} groups: {int(table['extend'].sum())} extended to "
+             f"{settings.repetitions} repetitions ({len(ext)} more training jobs) -> {out_path}"]
     for r in table.itertuples():
         where = f"{r.mode} {r.mutant_id}" + (f" with {r.partner}" if r.mode == "pair" else "")
         lines.append(f"  {'extend' if r.extend else 'stop  '} {where}: {r.reason}")
@@ -165,3 +245,45 @@ def decide_first_wave(records: list[str], study: Study, settings: LeanSettings, 
     stale = [record_path(j) for j in extension_jobs(study, closed) if os.path.exists(record_path(j))]
     lines += [f"  on disk, not used (its group is not open under the current settings): {p}" for p in stale]
     return lines
+
+
+def _check(runs: pd.DataFrame, study: Study, plan: DerivePlan, out_path: str | Path) -> list[str]:
+    """Derived against measured for the check configurations (greenhp.lean.derive.check_from_records),
+    written to ``out_path``; the families it fails are trained in full after the checkpoint."""
+    check = check_from_records(plan, study, runs)
+    out_path = _replace(out_path, lambda tmp: write_check(check, tmp))
+    failed = failed_families(check)
+    jobs = full_family_jobs(plan, failed, study.repetitions)
+    lines = [f"checked {len(check)} derived-against-measured rows of {len(plan.families)} families: "
+             f"{len(failed)} trained in full ({len(jobs)} more training jobs) -> {out_path}"]
+    for r in check.itertuples():
+        verdict = {True: "ok    ", False: "failed"}.get(r.ok, "n/a   ")
+        lines.append(f"  {verdict} {r.family}: {r.configuration} ({r.energy_column}): error {r.energy_error} "
+                     f"against spread {r.spread}, metric error {r.metric_error}{f'; {r.note}' if r.note else ''}")
+    lines += [f"  family {fam} trained in full: {why}" for fam, why in failed.items()]
+    return lines
+
+
+def lean_checkpoint(records: list[str], derived: Iterable[DerivedJob], study: Study, settings: LeanSettings,
+                    analysis: Mapping, decisions_path: str | Path | None = None,
+                    check_path: str | Path | None = None) -> list[str]:
+    """The checkpoint lean_decide: aggregate the first wave's records and derived rows (in a
+    temporary folder; rule aggregate keeps the study's own table and invalid list), then decide which
+    groups get the remaining repetitions (``decisions_path``, greenhp.lean.decide.decide; adaptive
+    designs) and check derived against measured (``check_path``, greenhp.lean.derive; derived
+    families). Each table is written atomically. Returns the log lines."""
+    derived = list(derived)
+    runs, not_ok = _runs_of(records, analysis, derived)
+    lines = [f"first wave: {len(records)} run records and {len(derived)} derived rows, {len(runs) - len(not_ok)} ok"]
+    lines += [f"  not used: {x}" for x in not_ok]
+    if decisions_path is not None:
+        lines += _decide(runs, study, settings, analysis, decisions_path)
+    if check_path is not None:
+        lines += _check(runs, study, derive_plan(study, settings), check_path)
+    return lines
+
+
+def decide_first_wave(records: list[str], study: Study, settings: LeanSettings, analysis: Mapping,
+                      out_path: str | Path) -> list[str]:
+    """The checkpoint of an adaptive design without derived rows (:func:`lean_checkpoint`)."""
+    return lean_checkpoint(records, (), study, settings, analysis, decisions_path=out_path)
