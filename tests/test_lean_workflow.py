@@ -184,6 +184,13 @@ def test_the_checkpoint_extends_exactly_the_open_groups(lean_study):
     assert "localcheckpoint lean_decide:" in log and "open: metric p=0.198" in (work / "logs/lean_decide.log").read_text()
     again = snakemake(work, CONFIG, "--cores", "2", timeout=300)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    # The report's front page says which design ran (not "trained 3 times"), and its footprint rows.
+    report = snakemake(work, CONFIG, "--report", "results/report.html", timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    page = (work / "results/report.html").read_text()
+    assert "every original was trained 3 times" in page and "trained 3 times alone" not in page
+    assert {"design", "extended", "saving", "full_design"} <= set(foot)
+    assert foot["design"]["status"] == "lean" and foot["extended"]["count"] == "2"
 
 
 def incomplete_marks(work: Path) -> set[str]:
