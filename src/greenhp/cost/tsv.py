@@ -43,6 +43,15 @@ def _write(rows: list[dict], columns: list[str], path: str | Path) -> None:
     write_text(path, buf.getvalue())
 
 
+def item_rows(scope: str, items: dict, carbon) -> list[dict]:
+    """One estimate.tsv row per item (ITEMS order) of one design (``scope`` study or lean)."""
+    return [{"scope": scope, "item": name, "count": items[name].get("count"),
+             **{k: items[name].get(k) for k in ("seconds", "seconds_low", "seconds_high", "energy_j",
+                                                "energy_j_low", "energy_j_high")},
+             **accounting(items[name].get("energy_j"), carbon), "basis": items[name].get("basis", "")}
+            for name in ITEMS]
+
+
 def estimate_rows(est: Estimate) -> list[dict]:
     """estimate.tsv's rows: one per configuration and mode (per job), then the study's items."""
     rows = []
@@ -51,12 +60,7 @@ def estimate_rows(est: Estimate) -> list[dict]:
             "mode", "subject", "partner", "epochs", "batch_size")}, "count": r["jobs"],
             **{k: r.get(k) for k in ("seconds", "seconds_low", "seconds_high", "energy_j", "energy_j_low",
                                      "energy_j_high")}, "basis": "per job"})
-    for name in ITEMS:
-        it = est.items[name]
-        rows.append({"scope": "study", "item": name, "count": it.get("count"),
-                     **{k: it.get(k) for k in ("seconds", "seconds_low", "seconds_high", "energy_j",
-                                               "energy_j_low", "energy_j_high")},
-                     **accounting(it.get("energy_j"), est.carbon), "basis": it.get("basis", "")})
+    rows += item_rows("study", est.items, est.carbon)
     lo, c, hi = est.device_hours
     rows.append({"scope": "study", "item": "device_hours", "count": est.lanes, "seconds": c * 3600,
                  "seconds_low": lo * 3600, "seconds_high": hi * 3600,
@@ -71,13 +75,7 @@ def lean_estimate_rows(est: Estimate) -> list[dict]:
     lean = est.lean
     if lean is None:
         return []
-    rows = []
-    for name in ITEMS:
-        it = lean.items[name]
-        rows.append({"scope": "lean", "item": name, "count": it.get("count"),
-                     **{k: it.get(k) for k in ("seconds", "seconds_low", "seconds_high", "energy_j",
-                                               "energy_j_low", "energy_j_high")},
-                     **accounting(it.get("energy_j"), est.carbon), "basis": it.get("basis", "")})
+    rows = item_rows("lean", lean.items, est.carbon)
     lo, c, hi = lean.device_hours
     rows.append({"scope": "lean", "item": "device_hours", "count": est.lanes, "seconds": c * 3600,
                  "seconds_low": lo * 3600, "seconds_high": hi * 3600,
