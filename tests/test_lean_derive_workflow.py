@@ -21,7 +21,7 @@ from derive_subject import SEED
 from greenhp.lean.derive import derive_plan
 from greenhp.lean.settings import lean_settings
 from greenhp.lean.waves import first_wave_runs, study_runs, wave_line
-from test_lean_workflow import job_counts, planned_jobs, records_in, snakemake, study_of, tsv
+from test_lean_workflow import finished_study, job_counts, planned_jobs, records_in, snakemake, study_of, tsv
 from testutil import ROOT
 
 SUBJECTS = ROOT / "tests/derive_subject.py"
@@ -123,10 +123,7 @@ def test_dry_runs_count_the_derived_and_never_derive_undeclared_schedules(tmp_pa
 
 @pytest.fixture(scope="module")
 def derive_study(tmp_path_factory):
-    work = tmp_path_factory.mktemp("derive")
-    first = snakemake(work, CONFIG, "--cores", "2", timeout=900)
-    assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
-    return work, first.stdout + first.stderr
+    return finished_study(tmp_path_factory, "derive", CONFIG)
 
 
 @pytest.mark.slow

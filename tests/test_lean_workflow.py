@@ -157,12 +157,17 @@ def test_dry_run_shows_the_first_wave_and_lean_off_keeps_the_full_design(tmp_pat
     assert listed[0] == listed[1] == listed[2]
 
 
-@pytest.fixture(scope="module")
-def lean_study(tmp_path_factory):
-    work = tmp_path_factory.mktemp("lean")
-    first = snakemake(work, CONFIG, "--cores", "2", timeout=900)
+def finished_study(tmp_path_factory, name: str, conf: dict) -> tuple[Path, str]:
+    """A study run to its end in a fresh folder: (folder, Snakemake's output)."""
+    work = tmp_path_factory.mktemp(name)
+    first = snakemake(work, conf, "--cores", "2", timeout=900)
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
     return work, first.stdout + first.stderr
+
+
+@pytest.fixture(scope="module")
+def lean_study(tmp_path_factory):
+    return finished_study(tmp_path_factory, "lean", CONFIG)
 
 
 @pytest.mark.slow
