@@ -10,8 +10,7 @@ estimate = sm.input.estimate[0] if sm.input.estimate else None
 # `after`) and, when the rule declares it, results/lean/decisions.tsv as input `decisions`
 runs_table = sm.input.runs if "runs" in sm.input.keys() else next(
     (p for p in sm.input.after if p.endswith("runs.tsv")), None)
-decisions = sm.input.decisions if "decisions" in sm.input.keys() else None
-decisions = decisions if decisions is None or isinstance(decisions, str) else (list(decisions) or [None])[0]
+decisions = sm.input.get("decisions")  # one path (the rules name a single file), or None
 skipped = []  # records failing the run-record check (rule aggregate lists them as invalid runs)
 rows = study_footprint(sm.input.records, carbon=dict(sm.params.carbon), estimate_path=estimate,
                        metadata_dir=METADATA_DIR, extra_outputs=sm.input.after, skipped=skipped,

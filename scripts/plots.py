@@ -26,8 +26,7 @@ records = list(sm.input.records) if "records" in sm.input.keys() else []  # none
 estimate = sm.input.estimate[0] if "estimate" in sm.input.keys() and len(sm.input.estimate) else None
 # which design ran and what it saved (the same rows as footprint.tsv): the study's lean settings, the
 # runs table, and results/lean/decisions.tsv when the rule declares it as input `decisions`
-decisions = sm.input.decisions if "decisions" in sm.input.keys() else None
-decisions = decisions if decisions is None or isinstance(decisions, str) else (list(decisions) or [None])[0]
+decisions = sm.input.get("decisions")  # one path (the rules name a single file), or None
 footprint = footprint_lines(records, dict(sm.params.carbon), estimate, lean=lean_settings(sm.config),
                             runs_path=sm.input.runs, decisions_path=decisions) if records else None
 # a lean study's check of derived epochs rows (results/lean/derive_check.tsv, the checkpoint's table)
