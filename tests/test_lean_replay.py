@@ -10,8 +10,8 @@ import yaml
 from greenhp.analysis import validate_runs
 from greenhp.cli import main
 from greenhp.lean.decide import study_tables
-from greenhp.lean.replay import (REPLAY_COLUMNS, SUMMARY_COLUMNS, ReplayError, replay, replay_settings,
-                                 verdicts)
+from greenhp.lean.replay import (REPLAY_COLUMNS, SUMMARY_COLUMNS, ReplayError, repetition_order, replay,
+                                 replay_settings, verdicts)
 from leanutil import ORIGINAL_ACCURACY as ACC, ORIGINAL_ENERGY as E, group, shifted, table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +107,15 @@ def test_first_wave_follows_the_tables_repetition_numbers():
     first = got.lean_runs[~got.lean_runs["mutant_id"].isin(["s__original", "s__lr__x4", "s__lr__x5"])]
     assert set(first["repetition"].astype(int)) == {0, 2, 4}
     assert got.summary.iloc[0]["runs_lean"] == 32
+
+
+def test_groups_whose_names_run_together_stay_apart():
+    # partner "t__original" + mutant "s__lr__x5" and partner "t__orig" + mutant "inals__lr__x5" spell
+    # the same text when joined: they are still two groups, each with its own repetition 1
+    runs = pd.DataFrame({"run_id": ["a", "b"], "subject": ["s", "s"], "mode": ["pair", "pair"],
+                         "partner": ["t__original", "t__orig"], "mutant_id": ["s__lr__x5", "inals__lr__x5"],
+                         "repetition": [1, 1]})
+    assert repetition_order(runs).tolist() == [1, 1]
 
 
 def test_first_wave_of_all_repetitions_keeps_everything(runs):

@@ -75,8 +75,13 @@ def read_table(path: str | Path, metric_directions: Mapping[str, str] | None = N
 
 
 def _group_key(runs: pd.DataFrame) -> pd.Series:
-    return (runs["subject"].astype(str) + "\x00" + runs["mode"].astype(str) + "\x00"
-            + partner_key(runs["partner"]) + "\x00" + runs["mutant_id"].astype(str))
+    """Each run's group (subject, mode, partner, mutant_id) as one number. Grouped on the columns
+    themselves, not on their joined text: pandas' string type drops a NUL separator, so joined names
+    such as partner "t__orig" + mutant "inals__x" would run together with "t__original" + "s__x"."""
+    cols = pd.DataFrame({"subject": runs["subject"].astype(str), "mode": runs["mode"].astype(str),
+                         "partner": partner_key(runs["partner"]), "mutant_id": runs["mutant_id"].astype(str)},
+                        index=runs.index)
+    return cols.groupby(list(cols.columns), sort=False, dropna=False).ngroup()
 
 
 def repetition_order(runs: pd.DataFrame, name: str = "runs table") -> pd.Series:
