@@ -48,6 +48,13 @@ def test_plan_rejects_a_schema_error_in_one_line(capsys, tmp_path):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_plan_names_a_band_with_the_wrong_number_of_ends(capsys, tmp_path):
+    rc, _, err = _plan(capsys, _bad(tmp_path, lambda c: c.update(lean={"enabled": True, "p_band": [0.1]})))
+    assert rc == 2
+    assert err.strip() == ("greenhp plan: configuration rejected: lean.p_band: [0.1] is not allowed; "
+                           "allowed: array of 2 items, each number >= 0 and <= 1")
+
+
 def test_plan_rejects_a_semantic_error(capsys, tmp_path):
     rc, _, err = _plan(capsys, _bad(tmp_path, lambda c: c["pairs"].update(digits_cnn="no_such_subject")))
     assert rc == 2 and "configuration rejected" in err and "no_such_subject" in err

@@ -29,6 +29,13 @@ def allowed(schema: dict) -> str:
     bounds = [f"{op} {schema[key]}" for key, op in BOUNDS if key in schema]
     if bounds:
         text += " " + " and ".join(bounds)
+    low, high = schema.get("minItems"), schema.get("maxItems")
+    if low is not None or high is not None:
+        count = (f"{low}" if low == high else f"at least {low}" if high is None
+                 else f"at most {high}" if not low else f"{low} to {high}")
+        text += f" of {count} item{'' if count == '1' else 's'}"
+        if isinstance(schema.get("items"), dict):
+            text += f", each {allowed(schema['items'])}"
     if schema.get("minProperties"):
         text += f" with at least {schema['minProperties']} entr{'y' if schema['minProperties'] == 1 else 'ies'}"
     return text
@@ -50,6 +57,8 @@ def schema_message(error: Any) -> str:
         return f"{field_path(path)}: is empty; allowed: {allowed(error.schema)}"
     value = error.instance
     shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    if isinstance(value, list) and len(repr(value)) <= 60:
+        shown = repr(value)  # a short list is shown as written: [0.1] for a band with one end
     hint = error.schema.get("$comment") if isinstance(error.schema, dict) else None  # a key's own hint
     return (f"{field_path(path)}: {shown} is not allowed; allowed: {allowed(error.schema)}"
             f"{number_hint(value, error.schema)}" + (f" ({hint})" if hint else ""))
