@@ -183,14 +183,15 @@ class Study:
 
         return lean_settings(self.config).first_wave
 
-    def in_first_wave(self, mutant_id: str, repetition: int) -> bool:
-        return self.by_id[mutant_id].hyperparameter == "none" or repetition <= self.first_wave
+    def _first_wave_of(self, jobs: list) -> list:
+        wave = self.first_wave  # the lean settings are read once per list, not once per job
+        return [j for j in jobs if j.repetition <= wave or self.by_id[j.mutant_id].hyperparameter == "none"]
 
     def first_wave_single_jobs(self) -> list[SingleJob]:
-        return [j for j in self.single_jobs() if self.in_first_wave(j.mutant_id, j.repetition)]
+        return self._first_wave_of(self.single_jobs())
 
     def first_wave_pair_jobs(self) -> list[PairJob]:
-        return [j for j in self.pair_jobs() if self.in_first_wave(j.mutant_id, j.repetition)]
+        return self._first_wave_of(self.pair_jobs())
 
 
 def partner_list(config: dict, subject: str) -> list[str]:
