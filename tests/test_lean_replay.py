@@ -229,3 +229,28 @@ def test_an_incomplete_table_is_replayed_and_said_to_be_incomplete(tmp_path, cap
                  "--out", str(out)]) == 0
     assert "note: 1 group(s) have fewer than 5 repetitions" in capsys.readouterr().out
     assert pd.read_csv(out / "replay_summary.tsv", sep="\t").loc[0, "groups_short"] == 1
+
+
+# --- the bound: the best any choice of groups to extend could keep (greenhp.lean.oracle) ----------
+
+def test_bound_finds_the_groups_that_keep_every_verdict(runs):
+    from greenhp.lean.oracle import best_extensions
+
+    # x4 and x5 beside t are grey after 3; x5 and x6 alone are contradicted by reps 4-5: all four are
+    # needed to keep every verdict, and x2, x3 (clear after 3) are not: 28 + 4 x 2 runs
+    got = best_extensions(runs, 3, 1.0, {})
+    assert (got.best_kept, got.verdicts, got.best_runs, got.subsets) == (32, 32, 36, 64)
+    assert got.best_groups == ("pair s__lr__x5 t__original", "single s__lr__x4", "single s__lr__x5",
+                               "single s__lr__x6")
+    # a budget of the first wave alone: the one subset is none, and it keeps what no extension keeps
+    none = best_extensions(runs, 3, 0.7, {})
+    assert (none.subsets, none.best_groups, none.best_runs) == (1, (), 28)
+    first_only = replay(runs, settings(p_band=[0.0, 1e-9]), {})
+    assert none.best_kept == int(first_only.replay["same"].sum()) < 32
+
+
+def test_bound_says_when_it_tried_nothing(runs):
+    from greenhp.lean.oracle import best_extensions
+
+    assert not best_extensions(runs, 3, 0.5, {}).complete           # below the first wave's own runs
+    assert not best_extensions(runs, 3, 1.0, {}, limit=10).complete  # 64 subsets > 10

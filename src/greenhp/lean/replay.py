@@ -74,7 +74,7 @@ def read_table(path: str | Path, metric_directions: Mapping[str, str] | None = N
         raise ReplayError(f"runs table {path}: {' '.join(str(exc).split())}") from None
 
 
-def _group_key(runs: pd.DataFrame) -> pd.Series:
+def group_key(runs: pd.DataFrame) -> pd.Series:
     """Each run's group (subject, mode, partner, mutant_id) as one number. Grouped on the columns
     themselves, not on their joined text: pandas' string type drops a NUL separator, so joined names
     such as partner "t__orig" + mutant "inals__x" would run together with "t__original" + "s__x"."""
@@ -91,7 +91,7 @@ def repetition_order(runs: pd.DataFrame, name: str = "runs table") -> pd.Series:
     if rep.isna().any():
         rid = runs.loc[rep.isna(), "run_id"].iloc[0]
         raise ReplayError(f"{name}: run {rid} has no repetition number ({int(rep.isna().sum())} such run(s))")
-    key = _group_key(runs)
+    key = group_key(runs)
     dup = pd.DataFrame({"k": key, "r": rep}).duplicated(keep=False)
     if dup.any():
         rows = runs.loc[dup, ["run_id", "mutant_id", "repetition"]].head(2)
@@ -203,7 +203,7 @@ def groups_short(runs: pd.DataFrame) -> int:
     """Groups (originals included) with fewer repetitions than the table's most: a table that is not
     complete (a lean study's own, or one with lost runs) replays what it has, and says so."""
     order = repetition_order(runs)
-    counts = order.groupby(_group_key(runs)).max()
+    counts = order.groupby(group_key(runs)).max()
     return int((counts < counts.max()).sum()) if len(counts) else 0
 
 
