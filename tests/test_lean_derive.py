@@ -14,7 +14,7 @@ from greenhp.lean.derive import (
     DerivedJob, check_from_records, derive_check, derive_plan, derived_row, failed_families, full_families,
     full_family_jobs, split_single_jobs, write_check,
 )
-from greenhp.lean.settings import lean_settings
+from greenhp.lean.settings import LeanError, lean_settings
 from greenhp.mutation import Mutant
 from greenhp.record import RUN_COLUMNS, read_record
 from greenhp.study import Study
@@ -297,3 +297,22 @@ def test_aggregate_writes_derived_rows_that_the_analysis_accepts(tmp_path, monke
     check = check_from_records(plan, st, measured, runs_dir=tmp_path / "runs")
     row = check[check["energy_column"] == "train_total_energy_j"].iloc[0]
     assert row["n_pairs"] == 2 and row["energy_error"] == 0.0 and row["ok"]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("\tok\t", "\tokay\t", 1), "no column ok"),
+    (lambda t: t.replace("\tfalse\t", "\tno\t", 1), "ok 'no' is not true, false or empty"),
+    (lambda t: t.replace("s__original", "other__original"), "family 'other__original' is not an epochs family"),
+])
+def test_a_bad_check_table_is_named(tmp_path, monkeypatch, edit, message):
+    st, settings, d = study(False)
+    monkeypatch.setattr(d, "schedule_of", lambda config, subject: False)
+    plan = derive_plan(st, settings)
+    measured = pd.DataFrame(_measured("s__epochs__4", [100.0, 102.0, 98.0], [0.5, 0.5, 0.5]))
+    far = pd.DataFrame(_measured("s__epochs__4", [110.0, 112.0, 108.0], [0.5, 0.5, 0.5]))
+    path = tmp_path / "derive_check.tsv"
+    write_check(derive_check(plan, measured, far), path)
+    assert list(full_families(path, plan)) == ["s__original"]
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(LeanError, match=f"{path}, line 2: {message}|{path}: {message}"):
+        full_families(path, plan)

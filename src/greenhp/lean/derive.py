@@ -414,13 +414,32 @@ def write_check(check, path: str | Path) -> None:
     write_tsv(out, path)
 
 
-def full_families(path: str | Path) -> dict[str, str]:
+def full_families(path: str | Path, plan: DerivePlan | None = None) -> dict[str, str]:
     """The families a written check table (:func:`write_check`) sends to full training; none when the
-    file does not exist yet (before the checkpoint). Cheap (no pandas): parse time."""
+    file does not exist yet (before the checkpoint). Cheap (no pandas): parse time. The table is
+    checked (a hand edit or a table of another study must not change what is trained unnoticed): a
+    missing column, an ``ok`` other than true/false/empty, or (with ``plan``) a family the plan does
+    not have is a LeanError naming the file, line and value."""
     import csv
+
+    from greenhp.lean.settings import LeanError
 
     p = Path(path)
     if not p.exists():
         return {}
     with open(p, newline="", encoding="utf-8") as fh:
-        return failed_families(csv.DictReader(fh, delimiter="\t"))
+        reader = csv.DictReader(fh, delimiter="\t")
+        need = ("family", "configuration", "energy_column", "ok", "note")
+        missing = [c for c in need if c not in (reader.fieldnames or [])]
+        if missing:
+            raise LeanError(f"{p}: no column {', '.join(missing)} (a derive check table of greenhp.lean.derive)")
+        rows = list(reader)
+    known = {f.name for f in plan.families} if plan is not None else None
+    for line, r in enumerate(rows, start=2):
+        ok = str(r["ok"]).strip().lower()
+        if ok not in ("true", "false", ""):
+            raise LeanError(f"{p}, line {line}: ok {r['ok']!r} is not true, false or empty")
+        if known is not None and r["family"] not in known:
+            raise LeanError(f"{p}, line {line}: family {r['family']!r} is not an epochs family this study "
+                            f"derives (families: {', '.join(sorted(known)) or 'none'})")
+    return failed_families(rows)

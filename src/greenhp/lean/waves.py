@@ -157,7 +157,7 @@ def study_runs(study: Study, plan: DerivePlan, decisions_path: str | Path | None
                 pair.append(job)
             else:
                 single.append((job.mutant_id, job.repetition))
-    full = full_families(check_path) if check_path is not None else {}
+    full = full_families(check_path, plan) if check_path is not None else {}
     single += full_family_jobs(plan, full, study.repetitions)
     return _split(study, plan, single, pair, full)
 
