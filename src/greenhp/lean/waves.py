@@ -258,8 +258,9 @@ def _check(runs: pd.DataFrame, study: Study, plan: DerivePlan, out_path: str | P
              f"{len(failed)} trained in full ({len(jobs)} more training jobs) -> {out_path}"]
     for r in check.itertuples():
         verdict = {True: "ok    ", False: "failed"}.get(r.ok, "n/a   ")
+        note = f"; {r.note}" if isinstance(r.note, str) and r.note else ""  # an empty note is NaN in the table
         lines.append(f"  {verdict} {r.family}: {r.configuration} ({r.energy_column}): error {r.energy_error} "
-                     f"against spread {r.spread}, metric error {r.metric_error}{f'; {r.note}' if r.note else ''}")
+                     f"against spread {r.spread}, metric error {r.metric_error}{note}")
     lines += [f"  family {fam} trained in full: {why}" for fam, why in failed.items()]
     return lines
 
