@@ -12,6 +12,11 @@ the check of derived against measured passes where the subject keeps its promise
   metric differs from an E-epoch run's by far more than the run-to-run spread (0.01) and the check
   fails.
 - ``DECLARED`` declares True, ``UNDECLARED`` declares nothing: never derived.
+- ``BANDED`` declares False and keeps it, with epoch k's metric set per epoch (``BANDED_METRIC``) for
+  the adaptive design together with derived rows (tests/test_lean_combo_workflow.py): with the
+  original at 3 epochs and 3 repetitions and a mutant at 2, Welch's p on the metric is 0.81 at 1
+  epoch (same mean), 0.20 at 2 epochs (open in a band such as [0.02, 0.3)) and 0.002 at 4 epochs
+  (as in tests/lean_subject.py, whose noise pattern this is).
 """
 
 from __future__ import annotations
@@ -54,3 +59,5 @@ STABLE = _subject("stable", lambda k, epochs: 0.5 + 0.05 * k, False)
 TOTAL = _subject("total", lambda k, epochs: 0.5 + 0.4 * k / epochs, False)
 DECLARED = _subject("declared", lambda k, epochs: 0.5 + 0.05 * k, True)
 UNDECLARED = _subject("undeclared", lambda k, epochs: 0.5 + 0.05 * k, None)
+BANDED_METRIC = {1: 0.50, 2: 0.52, 3: 0.50, 4: 0.80}
+BANDED = _subject("banded", lambda k, epochs: BANDED_METRIC[k], False)

@@ -209,6 +209,23 @@ def stamps(work: Path, paths) -> dict:
     return {p: os.stat(work / p).st_mtime_ns for p in paths}
 
 
+def kill_when(cmd: list[str], ready, timeout: float = 300) -> None:
+    """Start Snakemake (``cmd``) in a process group of its own and SIGKILL the whole group (a lost
+    node, the OOM killer) as soon as ``ready()`` is true (polled every 20 ms); fails when the run ends
+    first or ``ready()`` never comes true within ``timeout`` seconds."""
+    proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, "the run finished before it could be killed"
+        assert time.monotonic() < deadline, "the moment to kill the run never came"
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(1)  # the killed training process's own session ends with its wrapper
+
+
 @pytest.mark.slow
 def test_a_killed_extension_resumes_with_only_the_missing_runs(lean_study):
     work, _ = lean_study
@@ -226,20 +243,13 @@ def test_a_killed_extension_resumes_with_only_the_missing_runs(lean_study):
     (work / "config.yaml").write_text(yaml.safe_dump(CONFIG))
     cmd = snakemake_cmd() + ["--snakefile", str(ROOT / "Snakefile"), "--directory", str(work), "--configfile",
                              str(work / "config.yaml"), "--profile", str(ROOT / "profiles/default"), "--cores", "1"]
-    proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.monotonic() + 300
     # kill once one extension record is written and the other one is training (its run lock,
     # greenhp.procs.lock_path_for, is there while its wrapper runs)
-    while time.monotonic() < deadline and proc.poll() is None:
+    def one_done_one_training() -> bool:
         done = records_in(work) - set(before)
-        if len(done) == 1 and (work / lock_path_for(next(iter(EXTENSIONS - done)))).exists():
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the extension finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    time.sleep(1)  # the killed training process's own session ends with its wrapper
+        return len(done) == 1 and (work / lock_path_for(next(iter(EXTENSIONS - done)))).exists()
+
+    kill_when(cmd, one_done_one_training)
     missing = EXPECTED - records_in(work)
     assert missing and missing < EXTENSIONS, missing
     kept = stamps(work, records_in(work))

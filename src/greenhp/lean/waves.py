@@ -241,10 +241,17 @@ def _decide(runs: pd.DataFrame, study: Study, settings: LeanSettings, analysis: 
     for r in table.itertuples():
         where = f"{r.mode} {r.mutant_id}" + (f" with {r.partner}" if r.mode == "pair" else "")
         lines.append(f"  {'extend' if r.extend else 'stop  '} {where}: {r.reason}")
-    closed = [(m, mu, p, True) for m, mu, p, x in rows if not x]
-    stale = [record_path(j) for j in extension_jobs(study, closed) if os.path.exists(record_path(j))]
-    lines += [f"  on disk, not used (its group is not open under the current settings): {p}" for p in stale]
     return lines
+
+
+def _unused(study: Study, plan: DerivePlan, decisions_path: str | Path, check_path: str | Path | None) -> list[str]:
+    """The extension records of decided groups that are on disk and that the study does not use
+    under the current decisions and check: one trained as the source of an open derived configuration,
+    or as a member of a family trained in full, is used (:func:`study_runs`)."""
+    used = set(study_runs(study, plan, decisions_path, check_path)[0])
+    closed = [(m, mu, p, True) for m, mu, p, x in read_decisions(decisions_path, study) if not x]
+    stale = [r for r in map(record_path, extension_jobs(study, closed)) if os.path.exists(r) and r not in used]
+    return [f"  on disk, not used (its group is not open under the current settings): {p}" for p in stale]
 
 
 def _check(runs: pd.DataFrame, study: Study, plan: DerivePlan, out_path: str | Path) -> list[str]:
@@ -258,8 +265,9 @@ def _check(runs: pd.DataFrame, study: Study, plan: DerivePlan, out_path: str | P
              f"{len(failed)} trained in full ({len(jobs)} more training jobs) -> {out_path}"]
     for r in check.itertuples():
         verdict = {True: "ok    ", False: "failed"}.get(r.ok, "n/a   ")
+        note = f"; {r.note}" if isinstance(r.note, str) and r.note else ""  # an empty note is NaN in the table
         lines.append(f"  {verdict} {r.family}: {r.configuration} ({r.energy_column}): error {r.energy_error} "
-                     f"against spread {r.spread}, metric error {r.metric_error}{f'; {r.note}' if r.note else ''}")
+                     f"against spread {r.spread}, metric error {r.metric_error}{note}")
     lines += [f"  family {fam} trained in full: {why}" for fam, why in failed.items()]
     return lines
 
@@ -276,10 +284,13 @@ def lean_checkpoint(records: list[str], derived: Iterable[DerivedJob], study: St
     runs, not_ok = _runs_of(records, analysis, derived)
     lines = [f"first wave: {len(records)} run records and {len(derived)} derived rows, {len(runs) - len(not_ok)} ok"]
     lines += [f"  not used: {x}" for x in not_ok]
+    plan = derive_plan(study, settings)
     if decisions_path is not None:
         lines += _decide(runs, study, settings, analysis, decisions_path)
     if check_path is not None:
-        lines += _check(runs, study, derive_plan(study, settings), check_path)
+        lines += _check(runs, study, plan, check_path)
+    if decisions_path is not None:
+        lines += _unused(study, plan, decisions_path, check_path)
     return lines
 
 
