@@ -156,6 +156,8 @@ def test_an_open_derived_group_and_a_failed_family_in_one_run(combo_study):
     decide_log = (work / "logs/lean_decide.log").read_text()
     assert f"extend single {OPEN}: open: metric p=0.198" in decide_log
     assert "1 trained in full (3 more training jobs)" in decide_log
+    # the source's repetition 3 (for the open derived configuration) and the failed family's 3 runs
+    assert "after the checkpoint: 4 more training jobs\n" in decide_log
     assert re.search(r"ok     banded__original: banded__epochs__1 \(total_energy_j\): .*, metric error 0\.0$",
                      decide_log, re.M) and not re.search(r"; nan$", decide_log, re.M), decide_log
     # the footprint counts what was trained, derived and left out (24 jobs in the full design)

@@ -172,6 +172,7 @@ def test_a_family_whose_check_fails_is_trained_in_full_and_the_summary_says_why(
                 runs[f"single__total__epochs__2__rep{k}"]["derived_from"]) == ("false", "")
     decide_log = (work / "logs/lean_decide.log").read_text()
     assert "1 trained in full (2 more training jobs)" in decide_log
+    assert "after the checkpoint: 2 more training jobs\n" in decide_log
     assert "family total__original trained in full: total__epochs__1" in decide_log
     summary = (work / "results/summary.rst").read_text()
     assert r"Family total\_\_original was trained in full: total\_\_epochs\_\_1" in summary

@@ -237,7 +237,7 @@ def _decide(runs: pd.DataFrame, study: Study, settings: LeanSettings, analysis: 
     rows = [(r.mode, r.mutant_id, r.partner, bool(r.extend)) for r in table.itertuples()]
     ext = extension_jobs(study, rows)
     lines = [f"decided {len(table)} groups: {int(table['extend'].sum())} extended to "
-             f"{settings.repetitions} repetitions ({len(ext)} more training jobs) -> {out_path}"]
+             f"{settings.repetitions} repetitions ({len(ext)} more repetitions) -> {out_path}"]
     for r in table.itertuples():
         where = f"{r.mode} {r.mutant_id}" + (f" with {r.partner}" if r.mode == "pair" else "")
         lines.append(f"  {'extend' if r.extend else 'stop  '} {where}: {r.reason}")
@@ -291,6 +291,14 @@ def lean_checkpoint(records: list[str], derived: Iterable[DerivedJob], study: St
         lines += _check(runs, study, plan, check_path)
     if decisions_path is not None:
         lines += _unused(study, plan, decisions_path, check_path)
+    # what the study trains after the checkpoint, counted once from the records it uses: an open
+    # derived configuration adds its source's repetition (shared by the family's open members), a
+    # failed family its members
+    first = set(records)
+    later = [r for r in study_runs(study, plan, decisions_path, check_path)[0] if r not in first]
+    on_disk = sum(os.path.exists(r) for r in later)
+    lines.append(f"after the checkpoint: {len(later)} more training jobs"
+                 + (f" ({on_disk} of them already on disk)" if on_disk else ""))
     return lines
 
 
