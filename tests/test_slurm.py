@@ -8,8 +8,10 @@ with pip when the venv lacks it), so the other tests never load it (with `scontr
 controller, loading it costs every snakemake start ~10 s).
 """
 
+import copy
 import csv
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +20,8 @@ import sys
 import pytest
 import yaml
 
+from test_lean_derive_workflow import CONFIG as DERIVE_BASE, FIRST_WAVE as DERIVE_FIRST_WAVE, FULL as DERIVE_FULL
+from test_lean_workflow import records_in, tsv
 from testutil import ROOT, snakemake_cmd, subprocess_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -155,3 +159,50 @@ def test_lean_study_on_slurm_submits_the_extension_after_the_checkpoint(cluster,
     jobs = [j for j in subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True).stdout.splitlines()
             if j.split()[0].split("=")[1] not in before]
     assert len(jobs) == 8 and all("TresPerJob=gres:gpu:1" in job for job in jobs), jobs
+
+
+# A lean study with derived epochs rows (docs/lean.md, "Epochs mutants from prefixes"): the config of
+# tests/test_lean_derive_workflow.py (subjects of tests/derive_subject.py, 2 repetitions, all in the
+# first wave: the check needs two measured repetitions for its spread). stable__epochs__2 is read
+# from stable__epochs__4's records on the submit host; total's check fails, so total__epochs__2 is
+# trained by jobs submitted after the checkpoint.
+DERIVE_CONFIG = dict(copy.deepcopy(DERIVE_BASE), study="slurm-derive")
+
+
+def test_lean_derived_rows_on_slurm_train_a_failed_family_after_the_checkpoint(cluster, tmp_path):
+    plugin = plugin_path()
+    before = set(subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout.split())
+    work = tmp_path / "derive"
+    out = run_study(work, ["--profile", str(ROOT / "profiles/slurm"), "--slurm-status-command", "squeue",
+                           "--slurm-no-account"], plugin, config=DERIVE_CONFIG)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-5000:]
+    assert "greenhp: lean design: every repetition at once (12 training jobs); 2 configurations derived" in log
+    # The first wave (sources and check configurations, not stable/total__epochs__2) went to SLURM, the
+    # checkpoint ran here, then total's failed family was submitted to SLURM.
+    lines = log.splitlines()
+    decided = next(i for i, line in enumerate(lines) if line.startswith("localcheckpoint lean_decide:"))
+    submitted = [i for i, line in enumerate(lines) if "has been submitted with SLURM jobid" in line]
+    assert all("rule_train_single" in lines[i] for i in submitted), log[-5000:]
+    assert len([i for i in submitted if i < decided]) == len(DERIVE_FIRST_WAVE), log[-5000:]
+    assert len([i for i in submitted if i > decided]) == len(DERIVE_FULL), log[-5000:]
+    assert records_in(work) == DERIVE_FIRST_WAVE | DERIVE_FULL  # stable__epochs__2 never trained
+    assert "localrule aggregate" in log
+
+    check = tsv(work / "results/lean/derive_check.tsv")
+    assert {(r["family"], r["ok"]) for r in check} == {("stable__original", "true"), ("total__original", "false")}, check
+    rows = {r["run_id"]: r for r in runs(work)}
+    assert len(rows) == len(DERIVE_FIRST_WAVE | DERIVE_FULL) + 2 and {r["status"] for r in rows.values()} == {"ok"}
+    for k in (1, 2):
+        row = rows[f"single__stable__epochs__2__rep{k}"]
+        assert (row["derived"], row["derived_from"]) == ("true", f"single__stable__epochs__4__rep{k}")
+        source = json.loads((work / f"results/runs/single/stable__epochs__4/rep{k}.json").read_text())
+        mark = next(e for e in source["energy"]["phases"]["main"]["epochs"] if e["epoch"] == 2)
+        assert float(row["train_total_energy_j"]) == pytest.approx(mark["total_j"], rel=1e-12)
+    total = {rid: r for rid, r in rows.items() if rid.startswith("single__total__")}
+    assert sorted(total) == sorted(f"single__total__{m}__rep{k}" for m in ("original", "epochs__1", "epochs__2", "epochs__4")
+                                   for k in (1, 2))
+    assert {(r["derived"], r["derived_from"]) for r in total.values()} == {("false", "")}
+    jobs = [j for j in subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True).stdout.splitlines()
+            if j.split()[0].split("=")[1] not in before]
+    assert len(jobs) == len(DERIVE_FIRST_WAVE | DERIVE_FULL) and all("TresPerJob=gres:gpu:1" in job for job in jobs), jobs
