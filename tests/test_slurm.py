@@ -134,21 +134,31 @@ LEAN_CONFIG = {
 }
 
 
-def test_lean_study_on_slurm_submits_the_extension_after_the_checkpoint(cluster, tmp_path):
+def lean_on_slurm(work, config: dict) -> tuple[str, int, int, list[str]]:
+    """A lean study run through the SLURM profile: (Snakemake's output, training jobs submitted before
+    the local checkpoint lean_decide, those submitted after it, the `scontrol` lines of the jobs this
+    run made). Every submission must be a training job."""
     plugin = plugin_path()
     before = set(subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout.split())
-    out = run_study(tmp_path / "lean", ["--profile", str(ROOT / "profiles/slurm"), "--slurm-status-command", "squeue",
-                                        "--slurm-no-account"], plugin, config=LEAN_CONFIG)
+    out = run_study(work, ["--profile", str(ROOT / "profiles/slurm"), "--slurm-status-command", "squeue",
+                           "--slurm-no-account"], plugin, config=config)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-5000:]
-    assert "greenhp: lean design: first wave of 2 of 3 repetitions (7 training jobs" in log
-    # The first wave went to SLURM, the checkpoint ran here, then the extension was submitted to SLURM.
     lines = log.splitlines()
     decided = next(i for i, line in enumerate(lines) if line.startswith("localcheckpoint lean_decide:"))
     submitted = [i for i, line in enumerate(lines) if "has been submitted with SLURM jobid" in line]
     assert all("rule_train_single" in lines[i] for i in submitted), log[-5000:]
-    assert len([i for i in submitted if i < decided]) == 7 and len([i for i in submitted if i > decided]) == 1, log[-5000:]
+    jobs = [j for j in subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True).stdout.splitlines()
+            if j.split()[0].split("=")[1] not in before]
+    return log, len([i for i in submitted if i < decided]), len([i for i in submitted if i > decided]), jobs
+
+
+def test_lean_study_on_slurm_submits_the_extension_after_the_checkpoint(cluster, tmp_path):
     work = tmp_path / "lean"
+    log, first, later, jobs = lean_on_slurm(work, LEAN_CONFIG)
+    assert "greenhp: lean design: first wave of 2 of 3 repetitions (7 training jobs" in log
+    # The first wave went to SLURM, the checkpoint ran here, then the extension was submitted to SLURM.
+    assert first == 7 and later == 1, log[-5000:]
     decisions = list(csv.DictReader((work / "results/lean/decisions.tsv").open(), delimiter="\t"))
     assert {r["mutant_id"]: r["extend"] for r in decisions} == {"lean__lr__x0.5": "true", "lean__lr__x4": "false"}
     assert sorted(str(p.relative_to(work / "results/runs/single")) for p in (work / "results/runs/single").rglob("*.json")) == [
@@ -156,8 +166,6 @@ def test_lean_study_on_slurm_submits_the_extension_after_the_checkpoint(cluster,
         "lean__lr__x4/rep1.json", "lean__lr__x4/rep2.json",
         "lean__original/rep1.json", "lean__original/rep2.json", "lean__original/rep3.json"]
     assert len(runs(work)) == 8 and {r["status"] for r in runs(work)} == {"ok"}
-    jobs = [j for j in subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True).stdout.splitlines()
-            if j.split()[0].split("=")[1] not in before]
     assert len(jobs) == 8 and all("TresPerJob=gres:gpu:1" in job for job in jobs), jobs
 
 
@@ -170,22 +178,13 @@ DERIVE_CONFIG = dict(copy.deepcopy(DERIVE_BASE), study="slurm-derive")
 
 
 def test_lean_derived_rows_on_slurm_train_a_failed_family_after_the_checkpoint(cluster, tmp_path):
-    plugin = plugin_path()
-    before = set(subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i"], capture_output=True, text=True).stdout.split())
     work = tmp_path / "derive"
-    out = run_study(work, ["--profile", str(ROOT / "profiles/slurm"), "--slurm-status-command", "squeue",
-                           "--slurm-no-account"], plugin, config=DERIVE_CONFIG)
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-5000:]
+    log, first, later, jobs = lean_on_slurm(work, DERIVE_CONFIG)
     assert "greenhp: lean design: every repetition at once (12 training jobs); 2 configurations derived" in log
     # The first wave (sources and check configurations, not stable/total__epochs__2) went to SLURM, the
     # checkpoint ran here, then total's failed family was submitted to SLURM.
-    lines = log.splitlines()
-    decided = next(i for i, line in enumerate(lines) if line.startswith("localcheckpoint lean_decide:"))
-    submitted = [i for i, line in enumerate(lines) if "has been submitted with SLURM jobid" in line]
-    assert all("rule_train_single" in lines[i] for i in submitted), log[-5000:]
-    assert len([i for i in submitted if i < decided]) == len(DERIVE_FIRST_WAVE), log[-5000:]
-    assert len([i for i in submitted if i > decided]) == len(DERIVE_FULL), log[-5000:]
+    assert first == len(DERIVE_FIRST_WAVE), log[-5000:]
+    assert later == len(DERIVE_FULL), log[-5000:]
     assert records_in(work) == DERIVE_FIRST_WAVE | DERIVE_FULL  # stable__epochs__2 never trained
     assert "localrule aggregate" in log
 
@@ -203,6 +202,4 @@ def test_lean_derived_rows_on_slurm_train_a_failed_family_after_the_checkpoint(c
     assert sorted(total) == sorted(f"single__total__{m}__rep{k}" for m in ("original", "epochs__1", "epochs__2", "epochs__4")
                                    for k in (1, 2))
     assert {(r["derived"], r["derived_from"]) for r in total.values()} == {("false", "")}
-    jobs = [j for j in subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True).stdout.splitlines()
-            if j.split()[0].split("=")[1] not in before]
     assert len(jobs) == len(DERIVE_FIRST_WAVE | DERIVE_FULL) and all("TresPerJob=gres:gpu:1" in job for job in jobs), jobs
