@@ -244,11 +244,10 @@ def _decide(runs: pd.DataFrame, study: Study, settings: LeanSettings, analysis: 
     return lines
 
 
-def _unused(study: Study, plan: DerivePlan, decisions_path: str | Path, check_path: str | Path | None) -> list[str]:
+def _unused(study: Study, decisions_path: str | Path, used: set[str]) -> list[str]:
     """The extension records of decided groups that are on disk and that the study does not use
-    under the current decisions and check: one trained as the source of an open derived configuration,
-    or as a member of a family trained in full, is used (:func:`study_runs`)."""
-    used = set(study_runs(study, plan, decisions_path, check_path)[0])
+    (``used``: :func:`study_runs`' records under the current decisions and check; one trained as the
+    source of an open derived configuration, or as a member of a family trained in full, is used)."""
     closed = [(m, mu, p, True) for m, mu, p, x in read_decisions(decisions_path, study) if not x]
     stale = [r for r in map(record_path, extension_jobs(study, closed)) if os.path.exists(r) and r not in used]
     return [f"  on disk, not used (its group is not open under the current settings): {p}" for p in stale]
@@ -289,13 +288,14 @@ def lean_checkpoint(records: list[str], derived: Iterable[DerivedJob], study: St
         lines += _decide(runs, study, settings, analysis, decisions_path)
     if check_path is not None:
         lines += _check(runs, study, plan, check_path)
+    used = study_runs(study, plan, decisions_path, check_path)[0]  # the records it trains, read once
     if decisions_path is not None:
-        lines += _unused(study, plan, decisions_path, check_path)
+        lines += _unused(study, decisions_path, set(used))
     # what the study trains after the checkpoint, counted once from the records it uses: an open
     # derived configuration adds its source's repetition (shared by the family's open members), a
     # failed family its members
     first = set(records)
-    later = [r for r in study_runs(study, plan, decisions_path, check_path)[0] if r not in first]
+    later = [r for r in used if r not in first]
     on_disk = sum(os.path.exists(r) for r in later)
     lines.append(f"after the checkpoint: {len(later)} more training jobs"
                  + (f" ({on_disk} of them already on disk)" if on_disk else ""))
