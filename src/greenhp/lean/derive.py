@@ -152,12 +152,12 @@ def split_single_jobs(plan: DerivePlan, study, jobs: Iterable[tuple[str, int]], 
     derive. Every derived job adds its source's repetition to the trained ones (once, in order), so a
     derived configuration extended to repetition k trains the source's repetition k. ``full``: the
     families trained in full after a failed check (:func:`full_families`)."""
-    full = set(full)
+    not_trained, source_of = plan.not_trained(full), plan.source_of  # once, not once per job
     train: dict[tuple[str, int], None] = {}
     derived = []
     for mutant_id, rep in jobs:
-        if plan.derives(mutant_id, full):
-            train.setdefault((plan.source_of[mutant_id], int(rep)), None)
+        if mutant_id in not_trained:
+            train.setdefault((source_of[mutant_id], int(rep)), None)
             derived.append(DerivedJob(study.by_id[mutant_id], int(rep),
                                       source_record(plan, mutant_id, rep, runs_dir)))
         else:
