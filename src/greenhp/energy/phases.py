@@ -98,9 +98,10 @@ def _energies(a: _Boundary, b: _Boundary, total_domains: list[str]) -> dict[str,
     return out
 
 
-def _net(energies: dict, idle: dict, methods: dict, duration: float, total_domains: list[str]) -> float | None:
+def net_total(energies: dict, idle: dict, methods: dict, duration: float, total_domains: list[str]) -> float | None:
     """Net total of a stretch: minus idle power x duration per domain; the CPU-time estimate has
-    no idle part (net = gross); None where a summed domain has no baseline."""
+    no idle part (net = gross); None where a summed domain has no baseline. One domain in
+    ``total_domains`` gives that domain's net (greenhp.lean.derive uses it for derived rows)."""
     parts = []
     for d in total_domains:
         e = energies.get(f"{d}_j")
@@ -159,7 +160,7 @@ def build(marks: Iterable[dict], domains: dict[str, dict], total_domains: list[s
         dur = b.t - a.t
         e = _energies(a, b, total_domains)
         phases.append({"name": name, "start_s": a.t - t_start, "duration_s": dur, "from": a.name,
-                       "to": b.name, **e, "total_net_j": _net(e, idle, methods, dur, total_domains)})
+                       "to": b.name, **e, "total_net_j": net_total(e, idle, methods, dur, total_domains)})
     out["phases"] = phases
     out["training"] = dict(phases[1])
     rows = []

@@ -202,16 +202,16 @@ def source_problem(rec: dict, mutant: Mutant, repetition: int) -> str | None:
 
 
 def _net(gross: dict[str, float | None], energy: dict, duration: float) -> dict[str, float | None]:
-    """Net energies of a stretch of ``duration`` seconds: gross minus the record's idle power x
-    duration per domain; the CPU-time estimate has no idle part (net = gross); the record's formula
-    (greenhp.energy.monitor)."""
+    """Net energies of a stretch of ``duration`` seconds, per domain and in total: the phases' formula
+    (greenhp.energy.phases.net_total: gross minus the record's idle power x duration; the CPU-time
+    estimate has no idle part)."""
+    from greenhp.energy.phases import DOMAINS, net_total
+
+    energies = {f"{d}_j": gross.get(d) for d in DOMAINS}
     idle = energy.get("idle") or {}
-    out: dict[str, float | None] = {}
-    for d in ("gpu", "cpu", "dram"):
-        e, method, w = gross.get(d), (energy.get(d) or {}).get("method"), idle.get(f"{d}_w")
-        out[d] = None if e is None else e if method == "estimate_cpu_time" else None if w is None else e - w * duration
-    parts = [out[d] for d in energy["total"]["domains"]]
-    out["total"] = sum(parts) if parts and all(p is not None for p in parts) else None
+    methods = {d: (energy.get(d) or {}).get("method") for d in DOMAINS}
+    out = {d: net_total(energies, idle, methods, duration, [d]) for d in DOMAINS}
+    out["total"] = net_total(energies, idle, methods, duration, energy["total"]["domains"])
     return out
 
 
