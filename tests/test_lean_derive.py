@@ -8,10 +8,11 @@ import pytest
 
 import recordutil
 from greenhp.aggregate import aggregate
+from greenhp.analysis.derived import failed_families
 from greenhp.analysis.tables import validate_runs
 from greenhp.energy.phases import build
 from greenhp.lean.derive import (
-    DerivedJob, check_from_records, derive_check, derive_plan, derived_row, failed_families, full_families,
+    DerivedJob, check_from_records, derive_check, derive_plan, derived_row, full_families,
     full_family_jobs, split_single_jobs, write_check,
 )
 from greenhp.lean.settings import LeanError, lean_settings

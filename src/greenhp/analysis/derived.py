@@ -87,3 +87,17 @@ def is_derived(runs: pd.DataFrame) -> pd.Series:
 def trained(runs: pd.DataFrame) -> pd.DataFrame:
     """The rows that were trained (every row of a table without ``derived``)."""
     return runs[~is_derived(runs)]
+
+
+def failed_families(check) -> dict[str, str]:
+    """The families a check of derived against measured (greenhp.lean.derive.derive_check; the table
+    or its rows as dicts, ``ok`` false or "false") sends to full training, each with why (its first
+    failing row). Here so that the summary and the lean checkpoint read the check the same way."""
+    out: dict[str, str] = {}
+    if check is None:
+        return out
+    rows = check.to_dict("records") if hasattr(check, "to_dict") else list(check)
+    for r in rows:
+        if r["ok"] is False or str(r["ok"]).strip().lower() == "false":
+            out.setdefault(r["family"], f"{r['configuration']} ({r['energy_column']}): {r['note']}")
+    return out

@@ -16,6 +16,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .derived import failed_families, is_derived
 from .epochs import DEFAULT_TOLERANCE
 from .tables import METHOD_COLUMNS, OK, ORIGINAL, better_word, estimated_methods
 from .text import WITH, fmt_p, fmt_value, is_true, rst_escape, setting_label
@@ -238,7 +239,7 @@ def derived_section(runs: pd.DataFrame, check: pd.DataFrame | None = None) -> li
     derived against measured (``results/lean/derive_check.tsv``, greenhp.lean.derive.CHECK_COLUMNS):
     per check row the energy error against the run-to-run spread and the metric error; a family with
     a failing row was trained in full, and the line says why. Empty when nothing was derived or checked."""
-    flag = runs["derived"].astype(str).str.lower().eq("true") if "derived" in runs else pd.Series(False, index=runs.index)
+    flag = is_derived(runs)
     if not flag.any() and (check is None or check.empty):
         return []
     out = _heading("Epochs mutants read from longer runs", "-")
@@ -253,7 +254,6 @@ def derived_section(runs: pd.DataFrame, check: pd.DataFrame | None = None) -> li
         return out + ["No derived configuration was also trained as a check (``lean.derive_check``).", ""]
     out += ["Derived against measured (configurations trained for real as a check; error = mean of derived "
             "minus measured over paired repetitions, spread = SD of the measured repetitions):", ""]
-    failed: dict[str, str] = {}
     for r in check.itertuples():
         verdict = {"true": "ok", "false": "**larger than the spread**"}.get(str(r.ok).strip().lower(), "nothing to check")
         err = (f"energy error {fmt_value(r.energy_error)} J ({fmt_value(r.energy_error_pct)} %) against a spread of "
@@ -262,9 +262,8 @@ def derived_section(runs: pd.DataFrame, check: pd.DataFrame | None = None) -> li
         note = r.note if isinstance(r.note, str) and r.note else ""
         out.append(f"- {_e(r.family)}: {_e(r.configuration)} ({_e(r.energy_column)}): "
                    + "; ".join(_e(t) for t in (err, note) if t) + f": {verdict}.")
-        if verdict.startswith("**"):
-            failed.setdefault(r.family, f"{r.configuration} ({r.energy_column}): {note}")
     out.append("")
+    failed = failed_families(check)
     for fam, why in failed.items():
         out.append(f"- Family {_e(fam)} was trained in full: {_e(why)}.")
     return out + ([""] if failed else [])

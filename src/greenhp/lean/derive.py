@@ -382,19 +382,6 @@ def check_from_records(plan: DerivePlan, study, runs, runs_dir: str | Path = RUN
     return derive_check(plan, runs, derived)
 
 
-def failed_families(check) -> dict[str, str]:
-    """The families the check sends to full training, each with why (its first failing row);
-    ``check``: the check table (DataFrame) or its rows as dicts."""
-    out: dict[str, str] = {}
-    if check is None:
-        return out
-    rows = check.to_dict("records") if hasattr(check, "to_dict") else list(check)
-    for r in rows:
-        if r["ok"] is False or str(r["ok"]).strip().lower() == "false":
-            out.setdefault(r["family"], f"{r['configuration']} ({r['energy_column']}): {r['note']}")
-    return out
-
-
 def full_family_jobs(plan: DerivePlan, failed: Iterable[str], repetitions: int) -> list[tuple[str, int]]:
     """The (mutant_id, repetition) jobs a failed check adds: every derived configuration of each
     failed family that is not already trained as a check, at every repetition (the full design for
@@ -422,6 +409,7 @@ def full_families(path: str | Path, plan: DerivePlan | None = None) -> dict[str,
     not have is a LeanError naming the file, line and value."""
     import csv
 
+    from greenhp.analysis.derived import failed_families  # the check's reader, shared with the summary
     from greenhp.lean.settings import LeanError
 
     p = Path(path)

@@ -28,8 +28,9 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from greenhp.lean.derive import (DerivedJob, DerivePlan, check_from_records, derive_plan, failed_families,
-                                 full_families, full_family_jobs, split_single_jobs, write_check)
+from greenhp.analysis.derived import failed_families
+from greenhp.lean.derive import (DerivedJob, DerivePlan, check_from_records, derive_plan, full_families,
+                                 full_family_jobs, split_single_jobs, write_check)
 from greenhp.lean.settings import LeanError, LeanSettings
 from greenhp.study import PairJob, SingleJob, Study
 
