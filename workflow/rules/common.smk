@@ -7,7 +7,7 @@ import sys
 from greenhp.lean.derive import derive_plan
 from greenhp.lean.settings import lean_settings
 from greenhp.lean.waves import CHECK, DECISIONS, checkpoint_needed, decision_params, derived_params
-from greenhp.lean.waves import first_wave_runs, study_runs, wave_line
+from greenhp.lean.waves import first_wave_runs, record_path, study_runs, wave_line
 from greenhp.record import quarantine_listed
 from greenhp.study import ID_PATTERN, StudyError, detect_gpus, load_study, run_spec
 
@@ -18,8 +18,8 @@ except StudyError as err:
 
 SINGLE_JOBS = STUDY.single_jobs()
 PAIR_JOBS = STUDY.pair_jobs()
-SINGLE_RECORDS = [f"results/runs/single/{j.mutant_id}/rep{j.repetition}.json" for j in SINGLE_JOBS]
-PAIR_RECORDS = [f"results/runs/pair/{j.mutant_id}/{j.partner}/rep{j.repetition}.json" for j in PAIR_JOBS]
+SINGLE_RECORDS = [record_path(j) for j in SINGLE_JOBS]  # train.smk's outputs (greenhp.lean.waves.record_path)
+PAIR_RECORDS = [record_path(j) for j in PAIR_JOBS]
 
 # The records the study uses (every reader of run records takes RUN_RECORDS: aggregate, epochs,
 # footprint, plots) and the runs.tsv rows it derives instead of training (DERIVED_RUNS, rule
